@@ -1,0 +1,1 @@
+"""stoic: async-first resilience for Python."""

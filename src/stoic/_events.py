@@ -1,0 +1,86 @@
+"""Frozen event objects and their delivery to listeners.
+
+Every strategy reports what it did as one frozen event object (``RetryScheduled``,
+``CircuitStateChanged``, ...), all subclasses of ``Event``. A listener is any callable taking
+one event. Listeners attach to one strategy (its ``listeners=`` option) or to every strategy
+(``add_listener``). Delivery happens outside any lock, and a listener that raises is logged on
+the ``stoic`` logger, never raised into the call it observes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import ClassVar, TypeAlias
+
+__all__ = [
+    "Event",
+    "Listener",
+    "Severity",
+    "add_listener",
+    "emit",
+    "remove_listener",
+    "validate_listeners",
+]
+
+logger = logging.getLogger("stoic")
+
+
+class Severity(enum.IntEnum):
+    """How much an event matters; values match the ``logging`` levels."""
+
+    DEBUG = logging.DEBUG
+    INFO = logging.INFO
+    WARNING = logging.WARNING
+    ERROR = logging.ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every stoic event. ``name`` is the strategy's name (``None`` when unnamed)."""
+
+    severity: ClassVar[Severity] = Severity.INFO
+    name: str | None
+
+
+Listener: TypeAlias = Callable[[Event], object]
+
+_global_listeners: list[Listener] = []
+
+
+def add_listener(listener: Listener) -> None:
+    """Deliver every event of every strategy to ``listener`` (in addition to per-strategy ones)."""
+    if not callable(listener):
+        raise TypeError(f"listener must be callable, got {listener!r}")
+    _global_listeners.append(listener)
+
+
+def remove_listener(listener: Listener) -> None:
+    """Stop delivering events to a listener added by ``add_listener``; unknown ones are ignored."""
+    with contextlib.suppress(ValueError):
+        _global_listeners.remove(listener)
+
+
+def validate_listeners(listeners: Iterable[Listener]) -> tuple[Listener, ...]:
+    """Check a ``listeners=`` option at construction time and freeze it as a tuple."""
+    result = tuple(listeners)
+    for listener in result:
+        if not callable(listener):
+            raise TypeError(f"listeners must be callables taking one event, got {listener!r}")
+    return result
+
+
+def emit(listeners: tuple[Listener, ...], event: Event) -> None:
+    """Deliver ``event`` to the strategy's listeners, then to the global ones.
+
+    A listener that raises ``Exception`` is logged with its traceback and skipped; the caller
+    never sees it. ``BaseException`` (cancellation, interrupts) is not caught.
+    """
+    for listener in (*listeners, *_global_listeners):
+        try:
+            listener(event)
+        except Exception:
+            logger.exception("stoic listener %r failed on %s", listener, type(event).__name__)
