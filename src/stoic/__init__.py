@@ -1,1 +1,57 @@
-"""stoic: async-first resilience for Python."""
+"""stoic: async-first resilience for Python.
+
+Retry with backoff, timeouts and deadlines, circuit breaker, bulkhead, fallback,
+partial-failure batches and exception-group helpers. ``stoic.testing`` has virtual time.
+"""
+
+from stoic._events import Event, Listener, Severity, add_listener, remove_listener
+from stoic.backoff import Backoff, Jitter, constant, exponential, linear
+from stoic.exceptions import (
+    BulkheadFull,
+    CircuitBreakerOpen,
+    RejectedCall,
+    ResultRejected,
+    StoicError,
+    TimeoutExceeded,
+)
+from stoic.retry import (
+    Attempt,
+    Retry,
+    RetryGaveUp,
+    RetryScheduled,
+    async_retry,
+    retry,
+    retry_with_backoff,
+)
+from stoic.timeout import Timeout, TimeoutExpired, current_deadline, remaining, timeout
+
+__all__ = [
+    "Attempt",
+    "Backoff",
+    "BulkheadFull",
+    "CircuitBreakerOpen",
+    "Event",
+    "Jitter",
+    "Listener",
+    "RejectedCall",
+    "ResultRejected",
+    "Retry",
+    "RetryGaveUp",
+    "RetryScheduled",
+    "Severity",
+    "StoicError",
+    "Timeout",
+    "TimeoutExceeded",
+    "TimeoutExpired",
+    "add_listener",
+    "async_retry",
+    "constant",
+    "current_deadline",
+    "exponential",
+    "linear",
+    "remaining",
+    "remove_listener",
+    "retry",
+    "retry_with_backoff",
+    "timeout",
+]

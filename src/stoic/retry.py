@@ -1,0 +1,461 @@
+"""Retry: run a call again when it fails, with backoff, a deadline and server hints.
+
+One ``Retry`` policy serves any number of concurrent calls: every call keeps its own attempt
+count, backoff sequence and deadline in local state, never on the policy.
+
+Three forms, same engine::
+
+    policy = Retry(attempts=5, on=ConnectionError, deadline=30.0)
+
+    result = await policy.call(fetch, url)          # a strategy
+
+    @retry(attempts=5, on=ConnectionError)          # a decorator (signature kept)
+    async def fetch(url: str) -> bytes: ...
+
+    async for attempt in policy:                    # an attempt loop around a block
+        with attempt:
+            result = await fetch(url)
+
+Giving up re-raises the caller's own last exception, with a note (``add_note``) saying how
+many attempts ran and how long it took. If the last outcome was a *result* rejected by
+``on_result``, ``ResultRejected`` is raised, carrying that result.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Literal, overload
+
+from stoic import _clock
+from stoic._classify import ExceptionFilter, compile_matcher
+from stoic._clock import testing_state
+from stoic._events import Event, Listener, Severity, emit, validate_listeners
+from stoic._strategy import P, Strategy, T
+from stoic.backoff import Backoff, _SeedExponential, exponential
+from stoic.exceptions import ResultRejected
+from stoic.timeout import current_deadline
+
+__all__ = [
+    "Attempt",
+    "Retry",
+    "RetryGaveUp",
+    "RetryScheduled",
+    "async_retry",
+    "retry",
+    "retry_with_backoff",
+]
+
+GiveUpReason = Literal["attempts", "deadline"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScheduled(Event):
+    """Attempt ``attempt`` failed and another is scheduled after ``delay`` seconds.
+
+    ``elapsed`` is seconds since the call started. Exactly one of ``exception`` / ``result``
+    describes the failed outcome (``result`` is set when ``on_result`` rejected it).
+    """
+
+    severity: ClassVar[Severity] = Severity.WARNING
+    attempt: int
+    delay: float
+    elapsed: float
+    exception: BaseException | None
+    result: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RetryGaveUp(Event):
+    """Retrying stopped after ``attempt`` attempts; ``reason``: ``"attempts"`` or ``"deadline"``."""
+
+    severity: ClassVar[Severity] = Severity.ERROR
+    attempt: int
+    elapsed: float
+    exception: BaseException | None
+    result: Any
+    reason: GiveUpReason
+
+
+_NOTHING: Any = object()
+
+
+class _CallState:
+    """Per-call bookkeeping, made only once a call has failed (the happy path never pays)."""
+
+    __slots__ = ("attempt", "deadline", "delays", "reason", "start")
+
+    def __init__(self, policy: Retry, start: float) -> None:
+        self.start = start
+        self.attempt = 1
+        self.reason: GiveUpReason = "attempts"
+        self.delays: Iterator[float] = policy.backoff.delays(policy._random)
+        own = None if policy.deadline is None else start + policy.deadline
+        outer = current_deadline()
+        if outer is None or (own is not None and own < outer):
+            self.deadline = own
+        else:
+            self.deadline = outer
+
+
+class Retry(Strategy):
+    """A retry policy. Immutable; safe to share across call sites and concurrent calls.
+
+    Options (all keyword-only; seconds are floats):
+
+    - ``attempts=3``: total attempts including the first (>= 1). Never infinite by default.
+    - ``on=Exception``: exception types, or a predicate, that are worth another attempt.
+      Exception groups are retried when every leaf matches. Cancellation,
+      ``KeyboardInterrupt``, ``SystemExit`` and ``GeneratorExit`` are never retried.
+    - ``on_result=None``: predicate on a return value; ``True`` asks for another attempt.
+    - ``backoff=exponential()``: a ``stoic.backoff`` policy (0.2 s doubling to 10 s, full
+      jitter).
+    - ``deadline=None``: total seconds for all attempts and waits. A wait that would end at or
+      past it is not started (the call gives up at once instead), so no attempt starts after
+      it. A running attempt is not interrupted: wrap it in ``timeout`` for that. An enclosing
+      ``timeout``'s deadline is honoured the same way.
+    - ``delay_hint=None``: callable receiving the exception (or the rejected result) and
+      returning seconds to wait, or ``None`` to use the backoff (e.g. ``Retry-After``).
+    - ``max_delay=60.0``: cap on any single wait, hints included.
+    - ``name=None``, ``listeners=()``: for the ``RetryScheduled`` and ``RetryGaveUp`` events.
+    - ``random=random.random``: the source of jitter, injectable for tests.
+    """
+
+    __slots__ = (
+        "_listeners",
+        "_match",
+        "_on",
+        "_random",
+        "attempts",
+        "backoff",
+        "deadline",
+        "delay_hint",
+        "max_delay",
+        "name",
+        "on_result",
+    )
+
+    def __init__(
+        self,
+        *,
+        attempts: int = 3,
+        on: ExceptionFilter = Exception,
+        on_result: Callable[[Any], bool] | None = None,
+        backoff: Backoff | None = None,
+        deadline: float | None = None,
+        delay_hint: Callable[[Any], float | None] | None = None,
+        max_delay: float = 60.0,
+        name: str | None = None,
+        listeners: Iterable[Listener] = (),
+        random: Callable[[], float] = random.random,
+    ) -> None:
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValueError(f"attempts must be an int >= 1, got {attempts!r}")
+        if deadline is not None and not (
+            isinstance(deadline, int | float) and 0 < deadline < math.inf
+        ):
+            raise ValueError(f"deadline must be None or finite seconds > 0, got {deadline!r}")
+        if not (isinstance(max_delay, int | float) and 0 <= max_delay < math.inf):
+            raise ValueError(f"max_delay must be finite seconds >= 0, got {max_delay!r}")
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise TypeError(f"backoff must be a stoic.backoff policy, got {backoff!r}")
+        for label, hook in (("on_result", on_result), ("delay_hint", delay_hint)):
+            if hook is not None and not callable(hook):
+                raise TypeError(f"{label} must be callable or None, got {hook!r}")
+        self.attempts = attempts
+        self._on = on
+        self._match = compile_matcher(on, parameter="on")
+        self.on_result = on_result
+        self.backoff = exponential() if backoff is None else backoff
+        self.deadline = None if deadline is None else float(deadline)
+        self.delay_hint = delay_hint
+        self.max_delay = float(max_delay)
+        self.name = name
+        self._listeners = validate_listeners(listeners)
+        self._random = random
+
+    def __repr__(self) -> str:
+        parts = [f"attempts={self.attempts}", f"on={self._on!r}", f"backoff={self.backoff!r}"]
+        for label in ("on_result", "deadline", "delay_hint", "name"):
+            value = getattr(self, label)
+            if value is not None:
+                parts.append(f"{label}={value!r}")
+        return f"Retry({', '.join(parts)})"
+
+    # -- the call and decorator forms -------------------------------------------------------
+
+    async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(*args, **kwargs)`` under this policy and return its result."""
+        start = _clock.now()
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            if not self._match(exc):
+                raise
+            return await self._retry(fn, args, kwargs, start, exc, _NOTHING)
+        if self.on_result is not None and self.on_result(result):
+            return await self._retry(fn, args, kwargs, start, None, result)
+        return result
+
+    def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
+        """Decorate an async function or method; the signature is kept."""
+        match, on_result, slow, now = self._match, self.on_result, self._retry, _clock.now
+
+        @functools.wraps(fn)
+        async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
+            start = now()
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                if not match(exc):
+                    raise
+                return await slow(fn, args, kwargs, start, exc, _NOTHING)
+            if on_result is not None and on_result(result):
+                return await slow(fn, args, kwargs, start, None, result)
+            return result
+
+        return retrying
+
+    async def _retry(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        start: float,
+        exc: BaseException | None,
+        result: Any,
+    ) -> T:
+        state = _CallState(self, start)
+        while True:
+            delay = self._plan(state, exc, result)
+            if delay is None:
+                raise self._give_up(state, exc, result)
+            await _clock.sleep(delay)
+            state.attempt += 1
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as error:
+                if not self._match(error):
+                    error.add_note(f"stoic: not retried: attempt {state.attempt} raised it")
+                    raise
+                exc, result = error, _NOTHING
+                continue
+            if self.on_result is not None and self.on_result(result):
+                exc = None
+                continue
+            return result  # type: ignore[no-any-return]
+
+    # -- the decision, shared by every form -------------------------------------------------
+
+    def _plan(self, state: _CallState, exc: BaseException | None, result: Any) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` to give up (``state.reason``)."""
+        now = _clock.now()
+        elapsed = now - state.start
+        limit = self.attempts
+        if testing_state.attempts is not None:
+            limit = min(limit, testing_state.attempts)
+        if state.attempt >= limit:
+            state.reason = "attempts"
+            return None
+        delay = next(state.delays)
+        if self.delay_hint is not None:
+            hint = self.delay_hint(result if exc is None else exc)
+            if hint is not None:
+                if not hint >= 0:
+                    hint = 0.0  # a malformed hint must not break the retry; wait the least
+                delay = hint
+        delay = min(delay, self.max_delay)
+        if testing_state.no_wait:
+            delay = 0.0
+        if state.deadline is not None and now + delay >= state.deadline:
+            state.reason = "deadline"
+            return None
+        emit(
+            self._listeners,
+            RetryScheduled(self.name, state.attempt, delay, elapsed, exc, _result(result)),
+        )
+        return delay
+
+    def _give_up(self, state: _CallState, exc: BaseException | None, result: Any) -> BaseException:
+        """Emit ``RetryGaveUp``; return what to raise: ``exc`` noted, or ``ResultRejected``."""
+        reason = state.reason
+        elapsed = _clock.now() - state.start
+        emit(
+            self._listeners,
+            RetryGaveUp(self.name, state.attempt, elapsed, exc, _result(result), reason),
+        )
+        why = (
+            "the deadline allows no further attempt" if reason == "deadline" else "no attempts left"
+        )
+        if exc is None:
+            rejected = ResultRejected(result, state.attempt, elapsed)
+            rejected.add_note(f"stoic: gave up: {why}")
+            return rejected
+        exc.add_note(f"stoic: gave up after {state.attempt} attempt(s) in {elapsed:.3f}s: {why}")
+        return exc
+
+    # -- the attempt-loop form --------------------------------------------------------------
+
+    def __aiter__(self) -> _Attempts:
+        """``async for attempt in policy: with attempt: ...`` retries the block."""
+        return _Attempts(self)
+
+
+def _result(result: Any) -> Any:
+    return None if result is _NOTHING else result
+
+
+class Attempt:
+    """One attempt of an ``async for`` retry loop; use it as ``with attempt:``.
+
+    ``number`` counts from 1. An exception leaving the block is retried (suppressed) when the
+    policy allows another attempt, else it propagates with a note.
+    """
+
+    __slots__ = ("_loop", "number")
+
+    def __init__(self, loop: _Attempts, number: int) -> None:
+        self._loop = loop
+        self.number = number
+
+    def __repr__(self) -> str:
+        return f"<Attempt {self.number}>"
+
+    def __enter__(self) -> Attempt:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        return self._loop._finished(exc)
+
+
+class _Attempts:
+    """The per-loop state of ``async for attempt in policy``."""
+
+    __slots__ = ("_delay", "_done", "_policy", "_state")
+
+    def __init__(self, policy: Retry) -> None:
+        self._policy = policy
+        self._state: _CallState | None = None
+        self._delay: float | None = None
+        self._done = False
+
+    def __aiter__(self) -> _Attempts:
+        return self
+
+    async def __anext__(self) -> Attempt:
+        if self._done:
+            raise StopAsyncIteration
+        state = self._state
+        if state is None:
+            self._state = _CallState(self._policy, _clock.now())
+            return Attempt(self, 1)
+        if self._delay is None:
+            # The previous block ended without an exception: the work is done.
+            self._done = True
+            raise StopAsyncIteration
+        delay, self._delay = self._delay, None
+        await _clock.sleep(delay)
+        state.attempt += 1
+        return Attempt(self, state.attempt)
+
+    def _finished(self, exc: BaseException | None) -> bool:
+        if exc is None:
+            self._done = True
+            return False
+        policy, state = self._policy, self._state
+        assert state is not None
+        if not policy._match(exc):
+            return False
+        self._delay = policy._plan(state, exc, _NOTHING)
+        if self._delay is None:
+            policy._give_up(state, exc, _NOTHING)  # adds the note; ``exc`` propagates as is
+            return False
+        return True
+
+
+@overload
+def retry(fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+
+@overload
+def retry(
+    *,
+    attempts: int = ...,
+    on: ExceptionFilter = ...,
+    on_result: Callable[[Any], bool] | None = ...,
+    backoff: Backoff | None = ...,
+    deadline: float | None = ...,
+    delay_hint: Callable[[Any], float | None] | None = ...,
+    max_delay: float = ...,
+    name: str | None = ...,
+    listeners: Iterable[Listener] = ...,
+    random: Callable[[], float] = ...,
+) -> Retry: ...
+
+
+def retry(fn: Callable[..., Awaitable[Any]] | None = None, /, **options: Any) -> Any:
+    """Decorator factory: ``@retry(...)`` with ``Retry``'s options, or bare ``@retry``."""
+    policy = Retry(**options)
+    return policy if fn is None else policy(fn)
+
+
+# -- the founding document's API ------------------------------------------------------------
+
+
+async def retry_with_backoff(
+    func: Callable[[], Awaitable[T]],
+    max_retries: int = 3,
+    base_delay: float = 1.0,
+    max_delay: float = 60.0,
+    exponential_base: float = 2.0,
+    jitter: bool = True,
+    retryable_exceptions: tuple[type[BaseException], ...] = (Exception,),
+) -> T:
+    """Call ``func()`` and retry it up to ``max_retries`` more times with exponential backoff.
+
+    Waits ``base_delay * exponential_base ** n`` seconds (capped at ``max_delay``), spread by
+    +-25% when ``jitter`` (never past ``max_delay``). Re-raises the last exception with a
+    note. Cancellation is never retried.
+    """
+    return await _seed_policy(
+        max_retries, base_delay, max_delay, exponential_base, jitter, tuple(retryable_exceptions)
+    ).call(func)
+
+
+def async_retry(
+    max_retries: int = 3,
+    base_delay: float = 1.0,
+    exceptions: tuple[type[BaseException], ...] = (Exception,),
+) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Coroutine[Any, Any, T]]]:
+    """Decorator: retry an async function like ``retry_with_backoff`` (60 s cap, +-25% jitter)."""
+    policy = _seed_policy(max_retries, base_delay, 60.0, 2.0, True, tuple(exceptions))
+    return policy.__call__
+
+
+@functools.lru_cache(maxsize=64)
+def _seed_policy(
+    max_retries: int,
+    base_delay: float,
+    max_delay: float,
+    exponential_base: float,
+    jitter: bool,
+    retryable: tuple[type[BaseException], ...],
+) -> Retry:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
+    for label, value in (("base_delay", base_delay), ("max_delay", max_delay)):
+        if not (isinstance(value, int | float) and 0 <= value < math.inf):
+            raise ValueError(f"{label} must be finite seconds >= 0, got {value!r}")
+    if not (isinstance(exponential_base, int | float) and 1 <= exponential_base < math.inf):
+        raise ValueError(f"exponential_base must be a finite number >= 1, got {exponential_base!r}")
+    backoff = _SeedExponential(float(base_delay), float(max_delay), float(exponential_base), jitter)
+    return Retry(attempts=max_retries + 1, on=retryable, backoff=backoff, max_delay=max_delay)

@@ -1,0 +1,602 @@
+"""Retry: attempts, classification, backoff timing, deadlines, hints, events, forms."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from stoic import _clock
+from stoic._events import Event
+from stoic.backoff import constant, exponential, linear
+from stoic.exceptions import ResultRejected
+from stoic.retry import Retry, RetryGaveUp, RetryScheduled, async_retry, retry, retry_with_backoff
+from stoic.testing import set_testing
+from stoic.timeout import timeout
+
+
+class Flaky:
+    """Fails with the given exceptions in order, then returns ``value``; records call times."""
+
+    def __init__(self, *failures: BaseException, value: Any = "ok") -> None:
+        self.failures = list(failures)
+        self.value = value
+        self.times: list[float] = []
+
+    async def __call__(self) -> Any:
+        self.times.append(_clock.now())
+        if self.failures:
+            raise self.failures.pop(0)
+        return self.value
+
+
+def fails_forever(exc_type: type[BaseException] = ConnectionError) -> Flaky:
+    flaky = Flaky()
+    flaky.failures = _Endless(exc_type)  # type: ignore[assignment]
+    return flaky
+
+
+class _Endless(list):  # type: ignore[type-arg]
+    def __init__(self, exc_type: type[BaseException]) -> None:
+        super().__init__()
+        self.exc_type = exc_type
+        self.count = 0
+
+    def __bool__(self) -> bool:
+        return True
+
+    def pop(self, index: int = -1) -> BaseException:
+        self.count += 1
+        return self.exc_type(f"failure {self.count}")
+
+
+class TestAttempts:
+    """Retrying until success or until the attempts run out."""
+
+    async def test_retries_until_success(self) -> None:
+        flaky = Flaky(ConnectionError(), ConnectionError(), value=42)
+        assert await Retry(attempts=3, backoff=constant(1.0)).call(flaky) == 42
+        assert flaky.times == [0.0, 1.0, 2.0]
+
+    async def test_attempts_counts_the_first_call(self) -> None:
+        flaky = fails_forever()
+        with pytest.raises(ConnectionError):
+            await Retry(attempts=4, backoff=constant(0.0)).call(flaky)
+        assert len(flaky.times) == 4
+
+    async def test_gives_up_with_the_last_real_exception_and_a_note(self) -> None:
+        last = ConnectionError("last")
+        flaky = Flaky(ConnectionError("first"), last)
+        with pytest.raises(ConnectionError) as info:
+            await Retry(attempts=2, backoff=constant(1.5)).call(flaky)
+        assert info.value is last
+        assert info.value.__notes__ == [
+            "stoic: gave up after 2 attempt(s) in 1.500s: no attempts left"
+        ]
+
+    async def test_one_attempt_means_no_retry(self) -> None:
+        flaky = fails_forever()
+        with pytest.raises(ConnectionError):
+            await Retry(attempts=1).call(flaky)
+        assert len(flaky.times) == 1
+
+    async def test_default_attempts_are_bounded(self) -> None:
+        flaky = fails_forever()
+        with pytest.raises(ConnectionError):
+            await Retry().call(flaky)
+        assert len(flaky.times) == 3
+
+    async def test_arguments_are_passed_on_every_attempt(self) -> None:
+        seen: list[tuple[int, str]] = []
+
+        async def fn(a: int, *, b: str) -> str:
+            seen.append((a, b))
+            if len(seen) < 2:
+                raise ConnectionError
+            return b * a
+
+        assert await Retry(backoff=constant(0)).call(fn, 2, b="x") == "xx"
+        assert seen == [(2, "x"), (2, "x")]
+
+
+class TestClassification:
+    """What ``on=`` and ``on_result=`` retry, and what is never retried."""
+
+    async def test_exception_outside_on_is_raised_at_once(self) -> None:
+        flaky = Flaky(ValueError("bad input"))
+        with pytest.raises(ValueError, match="bad input"):
+            await Retry(on=ConnectionError).call(flaky)
+        assert len(flaky.times) == 1
+
+    async def test_exception_outside_on_after_retries_gets_a_note(self) -> None:
+        flaky = Flaky(ConnectionError(), ValueError("bad"))
+        with pytest.raises(ValueError) as info:
+            await Retry(on=ConnectionError, backoff=constant(0)).call(flaky)
+        assert info.value.__notes__ == ["stoic: not retried: attempt 2 raised it"]
+
+    async def test_predicate_on(self) -> None:
+        flaky = Flaky(OSError(503, "busy"), OSError(404, "gone"))
+        with pytest.raises(OSError, match="gone"):
+            await Retry(
+                on=lambda e: isinstance(e, OSError) and e.errno == 503, backoff=constant(0)
+            ).call(flaky)
+        assert len(flaky.times) == 2
+
+    async def test_group_of_matching_leaves_is_retried(self) -> None:
+        group = ExceptionGroup("many", [ConnectionError(), ExceptionGroup("n", [TimeoutError()])])
+        flaky = Flaky(group, value="ok")
+        policy = Retry(on=(ConnectionError, TimeoutError), backoff=constant(0))
+        assert await policy.call(flaky) == "ok"
+
+    async def test_group_with_one_other_leaf_is_not_retried(self) -> None:
+        group = ExceptionGroup("many", [ConnectionError(), ValueError()])
+        flaky = Flaky(group, value="ok")
+        with pytest.raises(ExceptionGroup):
+            await Retry(on=ConnectionError, backoff=constant(0)).call(flaky)
+        assert len(flaky.times) == 1
+
+    @pytest.mark.parametrize(
+        "exc", [asyncio.CancelledError(), KeyboardInterrupt(), SystemExit(1), GeneratorExit()]
+    )
+    async def test_control_flow_exceptions_are_never_retried(self, exc: BaseException) -> None:
+        flaky = Flaky(exc, value="ok")
+        with pytest.raises(type(exc)) as info:
+            await Retry(on=BaseException, backoff=constant(0)).call(flaky)
+        assert info.value is exc
+        assert not getattr(exc, "__notes__", None)
+        assert len(flaky.times) == 1
+
+    async def test_group_holding_cancellation_is_never_retried(self) -> None:
+        group = BaseExceptionGroup("g", [ConnectionError(), asyncio.CancelledError()])
+        flaky = Flaky(group, value="ok")
+        with pytest.raises(BaseExceptionGroup):
+            await Retry(on=BaseException, backoff=constant(0)).call(flaky)
+        assert len(flaky.times) == 1
+
+    async def test_on_result_asks_for_another_attempt(self) -> None:
+        results = iter([None, None, "done"])
+
+        async def poll() -> str | None:
+            return next(results)
+
+        policy = Retry(attempts=5, on_result=lambda r: r is None, backoff=constant(1))
+        assert await policy.call(poll) == "done"
+
+    async def test_rejected_last_result_raises_result_rejected(self) -> None:
+        async def poll() -> dict[str, str]:
+            return {"status": "pending"}
+
+        policy = Retry(
+            attempts=3, on_result=lambda r: r["status"] == "pending", backoff=constant(2)
+        )
+        with pytest.raises(ResultRejected) as info:
+            await policy.call(poll)
+        assert info.value.result == {"status": "pending"}
+        assert info.value.attempts == 3
+        assert info.value.elapsed == 4.0
+
+
+class TestBackoffTiming:
+    """Waits follow the backoff policy exactly on virtual time."""
+
+    async def test_linear_waits_between_attempts(self) -> None:
+        flaky = Flaky(*[ConnectionError() for _ in range(3)])
+        await Retry(attempts=4, backoff=linear(1.0, 1.0, 10.0)).call(flaky)
+        assert flaky.times == [0.0, 1.0, 3.0, 6.0]
+
+    async def test_injected_random_drives_jitter(self) -> None:
+        flaky = Flaky(ConnectionError(), ConnectionError())
+        policy = Retry(backoff=exponential(2.0, 2.0, 10.0, "full"), random=lambda: 0.5)
+        await policy.call(flaky)
+        assert flaky.times == [0.0, 1.0, 3.0]
+
+    async def test_max_delay_caps_every_wait(self) -> None:
+        flaky = Flaky(ConnectionError())
+        await Retry(backoff=constant(100.0), max_delay=3.0).call(flaky)
+        assert flaky.times == [0.0, 3.0]
+
+
+class TestDeadline:
+    """No wait runs past the deadline and no attempt starts after it."""
+
+    async def test_gives_up_instead_of_sleeping_past_the_deadline(self) -> None:
+        flaky = fails_forever()
+        with pytest.raises(ConnectionError) as info:
+            await Retry(attempts=100, backoff=constant(3.0), deadline=10.0).call(flaky)
+        assert flaky.times == [0.0, 3.0, 6.0, 9.0]
+        assert _clock.now() == 9.0
+        assert "the deadline allows no further attempt" in info.value.__notes__[0]
+
+    async def test_no_attempt_starts_after_a_slow_attempt_passed_the_deadline(self) -> None:
+        calls = 0
+
+        async def slow() -> None:
+            nonlocal calls
+            calls += 1
+            await asyncio.sleep(20)
+            raise ConnectionError
+
+        with pytest.raises(ConnectionError):
+            await Retry(attempts=5, backoff=constant(0), deadline=10.0).call(slow)
+        assert calls == 1
+
+    async def test_outer_timeout_deadline_is_honoured(self) -> None:
+        flaky = fails_forever()
+        with pytest.raises(ConnectionError):
+            async with timeout(2.0):
+                await Retry(attempts=10, backoff=constant(10.0)).call(flaky)
+        assert flaky.times == [0.0]
+        assert _clock.now() == 0.0
+
+    async def test_outer_timeout_lets_waits_that_fit(self) -> None:
+        flaky = fails_forever()
+        with pytest.raises(ConnectionError):
+            await timeout(2.0).call(Retry(attempts=10, backoff=constant(0.5)).call, flaky)
+        assert flaky.times == [0.0, 0.5, 1.0, 1.5]
+        assert _clock.now() == 1.5
+
+    async def test_own_deadline_shorter_than_outer_wins(self) -> None:
+        flaky = fails_forever()
+        with pytest.raises(ConnectionError):
+            async with timeout(60.0):
+                await Retry(attempts=10, backoff=constant(1.0), deadline=2.5).call(flaky)
+        assert flaky.times == [0.0, 1.0, 2.0]
+
+
+class TestDelayHint:
+    """Server hints such as Retry-After replace the backoff, within limits."""
+
+    @staticmethod
+    def hint(exc: BaseException) -> float | None:
+        return getattr(exc, "retry_after", None)
+
+    @staticmethod
+    def throttled(seconds: float | None) -> ConnectionError:
+        exc = ConnectionError("429")
+        exc.retry_after = seconds  # type: ignore[attr-defined]
+        return exc
+
+    async def test_hint_replaces_the_backoff(self) -> None:
+        flaky = Flaky(self.throttled(7.0), self.throttled(None))
+        await Retry(backoff=constant(1.0), delay_hint=self.hint).call(flaky)
+        assert flaky.times == [0.0, 7.0, 8.0]
+
+    async def test_hint_is_capped_by_max_delay(self) -> None:
+        flaky = Flaky(self.throttled(3600.0))
+        await Retry(delay_hint=self.hint, max_delay=30.0).call(flaky)
+        assert flaky.times == [0.0, 30.0]
+
+    async def test_hint_past_the_deadline_gives_up(self) -> None:
+        flaky = Flaky(self.throttled(50.0))
+        with pytest.raises(ConnectionError):
+            await Retry(delay_hint=self.hint, deadline=20.0).call(flaky)
+        assert flaky.times == [0.0]
+
+    async def test_hint_sees_rejected_results(self) -> None:
+        results = iter([{"wait": 4.0}, {"wait": None, "ok": True}])
+
+        async def poll() -> dict[str, Any]:
+            return next(results)
+
+        start = _clock.now()
+        await Retry(on_result=lambda r: not r.get("ok"), delay_hint=lambda r: r["wait"]).call(poll)
+        assert _clock.now() - start == 4.0
+
+
+class TestEvents:
+    """One frozen event per scheduled retry and per give-up."""
+
+    async def test_scheduled_and_gave_up_events(self) -> None:
+        events: list[Event] = []
+        first, second = ConnectionError("1"), ConnectionError("2")
+        flaky = Flaky(first, second)
+        policy = Retry(attempts=2, backoff=constant(1.0), name="api", listeners=[events.append])
+        with pytest.raises(ConnectionError):
+            await policy.call(flaky)
+        assert events == [
+            RetryScheduled("api", attempt=1, delay=1.0, elapsed=0.0, exception=first, result=None),
+            RetryGaveUp(
+                "api", attempt=2, elapsed=1.0, exception=second, result=None, reason="attempts"
+            ),
+        ]
+
+    async def test_failing_listener_is_logged_not_raised(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        def broken(event: Event) -> None:
+            raise RuntimeError("listener bug")
+
+        flaky = Flaky(ConnectionError(), value=5)
+        with caplog.at_level(logging.ERROR, logger="stoic"):
+            assert await Retry(backoff=constant(0), listeners=[broken]).call(flaky) == 5
+        assert "listener" in caplog.text
+        assert "RetryScheduled" in caplog.text
+
+    def test_events_are_frozen(self) -> None:
+        event = RetryScheduled(None, 1, 0.0, 0.0, None, None)
+        with pytest.raises(AttributeError):
+            event.attempt = 2  # type: ignore[misc]
+
+
+class TestConcurrency:
+    """State lives per call."""
+
+    async def test_a_thousand_concurrent_calls_each_get_their_own_attempts(self) -> None:
+        policy = Retry(attempts=3, backoff=exponential(0.1, 2.0, 1.0, "full"))
+        attempts: dict[int, int] = {}
+
+        async def work(i: int) -> int:
+            attempts[i] = attempts.get(i, 0) + 1
+            await asyncio.sleep(0.01 * (i % 7))
+            if attempts[i] < 1 + i % 3:
+                raise ConnectionError
+            return i
+
+        results = await asyncio.gather(*(policy.call(work, i) for i in range(1000)))
+        assert results == list(range(1000))
+        assert all(attempts[i] == 1 + i % 3 for i in range(1000))
+
+    async def test_concurrent_failing_calls_each_exhaust_their_own_budget(self) -> None:
+        policy = Retry(attempts=4, backoff=constant(1.0))
+        counts = [0] * 100
+
+        async def work(i: int) -> None:
+            counts[i] += 1
+            raise ConnectionError
+
+        results = await asyncio.gather(
+            *(policy.call(work, i) for i in range(100)), return_exceptions=True
+        )
+        assert all(isinstance(r, ConnectionError) for r in results)
+        assert counts == [4] * 100
+
+
+class TestCancellation:
+    """A cancelled retrying call stops at once and re-raises CancelledError."""
+
+    async def test_cancelled_during_the_wait(self) -> None:
+        flaky = fails_forever()
+        task = asyncio.create_task(Retry(attempts=5, backoff=constant(10.0)).call(flaky))
+        await asyncio.sleep(5.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert flaky.times == [0.0]
+        assert _clock.now() == 5.0
+
+    async def test_cancelled_during_an_attempt(self) -> None:
+        started = 0
+
+        async def slow() -> None:
+            nonlocal started
+            started += 1
+            await asyncio.sleep(100)
+
+        task = asyncio.create_task(Retry(on=BaseException, backoff=constant(0)).call(slow))
+        await asyncio.sleep(1.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert started == 1
+
+
+class TestDecorator:
+    """``@retry`` and ``@Retry(...)`` keep the signature and work on methods."""
+
+    async def test_decorator_retries(self) -> None:
+        flaky = Flaky(ConnectionError(), value="v")
+
+        @retry(attempts=2, backoff=constant(0))
+        async def fetch(key: str, *, fresh: bool = False) -> str:
+            return f"{key}:{await flaky()}"
+
+        assert await fetch("k") == "k:v"
+
+    def test_signature_and_metadata_are_kept(self) -> None:
+        async def fetch(key: str, *, fresh: bool = False) -> str:
+            """Docs."""
+            return key
+
+        wrapped = retry(attempts=2)(fetch)
+        assert inspect.signature(wrapped) == inspect.signature(fetch)
+        assert wrapped.__name__ == "fetch"
+        assert wrapped.__doc__ == "Docs."
+        assert wrapped.__wrapped__ is fetch  # type: ignore[attr-defined]
+
+    async def test_bare_decorator(self) -> None:
+        flaky = Flaky(ConnectionError(), value=1)
+
+        @retry
+        async def fetch() -> int:
+            return int(await flaky())
+
+        with set_testing(True):
+            assert await fetch() == 1
+
+    async def test_methods(self) -> None:
+        class Client:
+            def __init__(self) -> None:
+                self.calls = 0
+
+            @retry(backoff=constant(0))
+            async def get(self, n: int) -> int:
+                self.calls += 1
+                if self.calls < 2:
+                    raise ConnectionError
+                return n * 2
+
+        client = Client()
+        assert await client.get(21) == 42
+        assert client.calls == 2
+
+    async def test_on_result_in_decorator(self) -> None:
+        results = iter([0, 0, 3])
+
+        @retry(attempts=3, on_result=lambda r: r == 0, backoff=constant(0))
+        async def poll() -> int:
+            return next(results)
+
+        assert await poll() == 3
+
+
+class TestAttemptLoop:
+    """``async for attempt in policy: with attempt: ...``."""
+
+    async def test_retries_the_block_until_it_succeeds(self) -> None:
+        flaky = Flaky(ConnectionError(), ConnectionError(), value="v")
+        numbers = []
+        async for attempt in Retry(attempts=5, backoff=constant(1.0)):
+            with attempt:
+                numbers.append(attempt.number)
+                result = await flaky()
+        assert result == "v"
+        assert numbers == [1, 2, 3]
+        assert flaky.times == [0.0, 1.0, 2.0]
+
+    async def test_gives_up_with_the_real_exception(self) -> None:
+        flaky = fails_forever()
+        with pytest.raises(ConnectionError) as info:
+            async for attempt in Retry(attempts=2, backoff=constant(0)):
+                with attempt:
+                    await flaky()
+        assert len(flaky.times) == 2
+        assert "gave up after 2 attempt(s)" in info.value.__notes__[0]
+
+    async def test_non_retryable_exception_leaves_the_loop(self) -> None:
+        runs = 0
+        with pytest.raises(KeyError):
+            async for attempt in Retry(on=ConnectionError):
+                with attempt:
+                    runs += 1
+                    raise KeyError("x")
+        assert runs == 1
+
+    async def test_each_loop_has_its_own_state(self) -> None:
+        policy = Retry(attempts=2, backoff=constant(0))
+
+        async def run_loop() -> int:
+            count = 0
+            async for attempt in policy:
+                with attempt:
+                    count += 1
+                    if count == 1:
+                        raise ConnectionError
+            return count
+
+        assert await asyncio.gather(run_loop(), run_loop()) == [2, 2]
+
+
+class TestTestingMode:
+    """``set_testing`` switches waits off and can cap attempts."""
+
+    async def test_no_waits(self) -> None:
+        flaky = Flaky(ConnectionError(), ConnectionError())
+        with set_testing(True):
+            await Retry(backoff=constant(30.0)).call(flaky)
+        assert flaky.times == [0.0, 0.0, 0.0]
+
+    async def test_attempts_cap(self) -> None:
+        flaky = fails_forever()
+        with set_testing(True, attempts=2), pytest.raises(ConnectionError):
+            await Retry(attempts=10).call(flaky)
+        assert len(flaky.times) == 2
+
+
+class TestSeedApi:
+    """The founding document's ``retry_with_backoff`` and ``async_retry``."""
+
+    async def test_retry_with_backoff_makes_max_retries_plus_one_attempts(self) -> None:
+        flaky = fails_forever()
+        with pytest.raises(ConnectionError):
+            await retry_with_backoff(flaky, max_retries=3, base_delay=1.0)
+        assert len(flaky.times) == 4
+
+    async def test_retry_with_backoff_waits_exponentially_with_25_percent_jitter(self) -> None:
+        flaky = fails_forever()
+        with pytest.raises(ConnectionError):
+            await retry_with_backoff(flaky, max_retries=3, base_delay=1.0, exponential_base=2.0)
+        gaps = [b - a for a, b in zip(flaky.times, flaky.times[1:], strict=False)]
+        for gap, nominal in zip(gaps, [1.0, 2.0, 4.0], strict=True):
+            assert 0.75 * nominal <= gap <= 1.25 * nominal
+
+    async def test_retry_with_backoff_without_jitter_is_exact(self) -> None:
+        flaky = Flaky(ValueError(), ValueError(), value=9)
+        assert await retry_with_backoff(flaky, base_delay=0.5, jitter=False) == 9
+        assert flaky.times == [0.0, 0.5, 1.5]
+
+    async def test_retry_with_backoff_only_retries_listed_exceptions(self) -> None:
+        flaky = Flaky(KeyError())
+        with pytest.raises(KeyError):
+            await retry_with_backoff(flaky, retryable_exceptions=(ConnectionError,))
+        assert len(flaky.times) == 1
+
+    async def test_retry_with_backoff_caps_at_max_delay(self) -> None:
+        flaky = Flaky(*[ConnectionError() for _ in range(3)])
+        await retry_with_backoff(flaky, base_delay=10.0, max_delay=12.0)
+        gaps = [b - a for a, b in zip(flaky.times, flaky.times[1:], strict=False)]
+        assert all(g <= 12.0 for g in gaps)
+
+    async def test_async_retry_decorator(self) -> None:
+        flaky = Flaky(ConnectionError(), value="data")
+
+        @async_retry(max_retries=2, base_delay=0.1, exceptions=(ConnectionError,))
+        async def fetch_data(url: str) -> str:
+            return f"{url}={await flaky()}"
+
+        assert await fetch_data("u") == "u=data"
+        assert fetch_data.__name__ == "fetch_data"
+
+    async def test_seed_with_zero_retries_calls_once(self) -> None:
+        flaky = fails_forever()
+        with pytest.raises(ConnectionError):
+            await retry_with_backoff(flaky, max_retries=0)
+        assert len(flaky.times) == 1
+
+    async def test_seed_rejects_negative_retries(self) -> None:
+        with pytest.raises(ValueError, match="max_retries must be an int >= 0"):
+            await retry_with_backoff(Flaky(), max_retries=-1)
+
+
+class TestValidation:
+    """Bad options fail at construction, naming the parameter."""
+
+    @pytest.mark.parametrize("attempts", [0, -1, 1.5, True])
+    def test_attempts(self, attempts: Any) -> None:
+        with pytest.raises(ValueError, match="attempts must be an int >= 1"):
+            Retry(attempts=attempts)
+
+    @pytest.mark.parametrize("deadline", [0, -1.0, float("nan"), float("inf")])
+    def test_deadline(self, deadline: float) -> None:
+        with pytest.raises(ValueError, match="deadline must be None or finite seconds > 0"):
+            Retry(deadline=deadline)
+
+    def test_max_delay(self) -> None:
+        with pytest.raises(ValueError, match="max_delay must be finite seconds >= 0"):
+            Retry(max_delay=-1)
+
+    def test_on_must_be_exceptions_or_predicate(self) -> None:
+        with pytest.raises(TypeError, match="on must be"):
+            Retry(on="ConnectionError")  # type: ignore[arg-type]
+
+    def test_on_empty_tuple(self) -> None:
+        with pytest.raises(ValueError, match="on must name at least one exception type"):
+            Retry(on=())
+
+    def test_backoff_must_be_a_policy(self) -> None:
+        with pytest.raises(TypeError, match="backoff must be a stoic.backoff policy"):
+            Retry(backoff=1.0)  # type: ignore[arg-type]
+
+    def test_repr_shows_options(self) -> None:
+        policy = Retry(attempts=5, on=ConnectionError, deadline=3.0, name="db")
+        assert repr(policy) == (
+            "Retry(attempts=5, on=<class 'ConnectionError'>, backoff=Exponential(initial=0.2, "
+            "multiplier=2.0, max_delay=10.0, jitter='full'), deadline=3.0, name='db')"
+        )
+
+
+def _unused(fn: Callable[[], Awaitable[None]]) -> None:  # keeps imports honest for mypy
+    del fn
