@@ -203,11 +203,11 @@ class Retry(Strategy):
 
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """Decorate an async function or method; the signature is kept."""
-        match, on_result, slow, now = self._match, self.on_result, self._retry, _clock.now
+        match, on_result, slow = self._match, self.on_result, self._retry
 
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
-            start = now()
+            start = _clock.now()
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:

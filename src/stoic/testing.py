@@ -26,6 +26,7 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from stoic import _clock
 from stoic._clock import testing_state
 
 __all__ = ["VirtualClock", "is_testing", "run", "set_testing", "virtual_time"]
@@ -71,8 +72,12 @@ class VirtualClock:
 
     def run(self, main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:
         """Run ``main`` to completion on a fresh loop driven by this clock."""
-        with asyncio.Runner(debug=debug, loop_factory=self.new_event_loop) as runner:
-            return runner.run(main)
+        _clock.enter_virtual_time()
+        try:
+            with asyncio.Runner(debug=debug, loop_factory=self.new_event_loop) as runner:
+                return runner.run(main)
+        finally:
+            _clock.exit_virtual_time()
 
 
 class _AutojumpSelector:
@@ -129,9 +134,11 @@ def virtual_time(*, autojump_threshold: float = 0.0) -> Iterator[VirtualClock]:
     clock = VirtualClock(loop.time(), autojump_threshold=autojump_threshold)
     loop.time = clock.time  # type: ignore[method-assign]
     loop._selector = _AutojumpSelector(selector, clock)  # type: ignore[attr-defined]
+    _clock.enter_virtual_time()
     try:
         yield clock
     finally:
+        _clock.exit_virtual_time()
         del loop.time
         loop._selector = selector  # type: ignore[attr-defined]
 
