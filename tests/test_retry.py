@@ -600,3 +600,19 @@ class TestValidation:
 
 def _unused(fn: Callable[[], Awaitable[None]]) -> None:  # keeps imports honest for mypy
     del fn
+
+
+class TestTracebacks:
+    """The re-raised exception is not chained to earlier attempts' errors."""
+
+    async def test_given_up_exception_has_no_implicit_context(self) -> None:
+        flaky = fails_forever()
+        with pytest.raises(ConnectionError) as info:
+            await Retry(attempts=3, backoff=constant(0)).call(flaky)
+        assert info.value.__context__ is None
+
+    async def test_decorated_given_up_exception_has_no_implicit_context(self) -> None:
+        flaky = fails_forever()
+        with pytest.raises(ConnectionError) as info:
+            await Retry(attempts=2, backoff=constant(0))(flaky)()
+        assert info.value.__context__ is None

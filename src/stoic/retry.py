@@ -196,10 +196,14 @@ class Retry(Strategy):
         except BaseException as exc:
             if not self._match(exc):
                 raise
-            return await self._retry(fn, args, kwargs, start, exc, _NOTHING)
-        if self.on_result is not None and self.on_result(result):
-            return await self._retry(fn, args, kwargs, start, None, result)
-        return result
+            failure: BaseException | None = exc
+            result = _NOTHING
+        else:
+            if self.on_result is None or not self.on_result(result):
+                return result
+            failure = None
+        # Retried outside the ``except`` block, so later errors do not chain to this one.
+        return await self._retry(fn, args, kwargs, start, failure, result)
 
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """Decorate an async function or method; the signature is kept."""
@@ -213,10 +217,13 @@ class Retry(Strategy):
             except BaseException as exc:
                 if not match(exc):
                     raise
-                return await slow(fn, args, kwargs, start, exc, _NOTHING)
-            if on_result is not None and on_result(result):
-                return await slow(fn, args, kwargs, start, None, result)
-            return result
+                failure: BaseException | None = exc
+                result = _NOTHING
+            else:
+                if on_result is None or not on_result(result):
+                    return result
+                failure = None
+            return await slow(fn, args, kwargs, start, failure, result)
 
         return retrying
 
