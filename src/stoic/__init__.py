@@ -6,6 +6,7 @@ partial-failure batches and exception-group helpers. ``stoic.testing`` has virtu
 
 from stoic._events import Event, Listener, Severity, add_listener, remove_listener
 from stoic.backoff import Backoff, Jitter, constant, exponential, linear
+from stoic.bulkhead import Bulkhead, BulkheadStatistics, CallRejectedByBulkhead
 from stoic.exceptions import (
     BulkheadFull,
     CircuitBreakerOpen,
@@ -13,6 +14,13 @@ from stoic.exceptions import (
     ResultRejected,
     StoicError,
     TimeoutExceeded,
+)
+from stoic.fallback import (
+    Fallback,
+    FallbackContext,
+    FallbackUsed,
+    with_fallback,
+    with_fallback_chain,
 )
 from stoic.retry import (
     Attempt,
@@ -28,9 +36,15 @@ from stoic.timeout import Timeout, TimeoutExpired, current_deadline, remaining, 
 __all__ = [
     "Attempt",
     "Backoff",
+    "Bulkhead",
     "BulkheadFull",
+    "BulkheadStatistics",
+    "CallRejectedByBulkhead",
     "CircuitBreakerOpen",
     "Event",
+    "Fallback",
+    "FallbackContext",
+    "FallbackUsed",
     "Jitter",
     "Listener",
     "RejectedCall",
@@ -54,4 +68,6 @@ __all__ = [
     "retry",
     "retry_with_backoff",
     "timeout",
+    "with_fallback",
+    "with_fallback_chain",
 ]

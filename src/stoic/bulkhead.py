@@ -1,0 +1,277 @@
+"""Bulkhead: cap how many calls run at once, with a bounded FIFO queue behind them.
+
+A bulkhead isolates one dependency: however slow it gets, it can tie up at most
+``max_concurrent`` tasks, and at most ``max_waiting`` more wait for a slot. Anything beyond
+that is rejected at once with ``BulkheadFull``, so an outage sheds load instead of piling up
+tasks, sockets and memory::
+
+    external_api_bulkhead = Bulkhead(max_concurrent=10, max_waiting=50, timeout=30.0)
+    await external_api_bulkhead.call(post_order, order)
+
+    @Bulkhead(max_concurrent=4)
+    async def render(page: Page) -> bytes: ...
+
+    async with external_api_bulkhead:
+        await client.post("/api", json=data)
+
+Waiters are served first come, first served: a released slot goes straight to the oldest
+waiter, and new arrivals never overtake the queue. A cancelled call, waiting or running, gives
+its place back. The uncontended path is two integer operations, no lock and no future.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import ClassVar, Literal, NoReturn
+
+from stoic._events import Event, Listener, Severity, emit, validate_listeners
+from stoic._strategy import P, Strategy, T
+from stoic.exceptions import BulkheadFull
+
+__all__ = ["Bulkhead", "BulkheadStatistics", "CallRejectedByBulkhead"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallRejectedByBulkhead(Event):
+    """The bulkhead refused a call; the wrapped function was not called.
+
+    ``reason`` is ``"full"`` (every slot taken and the queue full) or ``"timeout"`` (the call
+    waited ``timeout`` seconds without getting a slot). ``running`` and ``waiting`` are the
+    counts at the moment of rejection.
+    """
+
+    severity: ClassVar[Severity] = Severity.WARNING
+    reason: Literal["full", "timeout"]
+    running: int
+    waiting: int
+    max_concurrent: int
+    max_waiting: int
+
+
+@dataclass(frozen=True, slots=True)
+class BulkheadStatistics:
+    """A snapshot of a bulkhead's state (``Bulkhead.statistics()``).
+
+    ``running`` calls hold a slot now and ``waiting`` calls are queued for one; ``admitted``
+    and ``rejected`` count calls since the bulkhead was created.
+    """
+
+    max_concurrent: int
+    max_waiting: int
+    running: int
+    waiting: int
+    admitted: int
+    rejected: int
+
+
+class Bulkhead(Strategy):
+    """Run at most ``max_concurrent`` calls at once; queue up to ``max_waiting`` more.
+
+    - ``max_concurrent``: calls allowed to run at the same time (int >= 1).
+    - ``max_waiting``: calls allowed to wait for a slot *beyond* the running ones (int >= 0,
+      default 0: no queue, a call that finds every slot taken is rejected at once).
+    - ``timeout``: seconds a call may wait for a slot (default ``None``: as long as it takes).
+      It bounds the wait only, never the call itself; ``0`` means never wait. A wait that
+      runs out raises ``BulkheadFull``.
+    - ``name``: carried by events; ``listeners``: callables receiving each event.
+
+    Raises ``BulkheadFull`` (a ``stoic.exceptions.RejectedCall``) when the call is refused;
+    the wrapped function's own exceptions pass through untouched. Use it as
+    ``await bulkhead.call(fn, *args, **kwargs)``, as a decorator, or as
+    ``async with bulkhead:``; one bulkhead object is meant to be shared by many tasks.
+    """
+
+    __slots__ = (
+        "_admitted",
+        "_listeners",
+        "_max_concurrent",
+        "_max_waiting",
+        "_name",
+        "_rejected",
+        "_running",
+        "_timeout",
+        "_waiters",
+    )
+
+    def __init__(
+        self,
+        max_concurrent: int,
+        max_waiting: int = 0,
+        timeout: float | None = None,
+        *,
+        name: str | None = None,
+        listeners: Iterable[Listener] = (),
+    ) -> None:
+        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int):
+            raise ValueError(f"max_concurrent must be an int >= 1, got {max_concurrent!r}")
+        if max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be >= 1, got {max_concurrent!r}")
+        if isinstance(max_waiting, bool) or not isinstance(max_waiting, int):
+            raise ValueError(f"max_waiting must be an int >= 0, got {max_waiting!r}")
+        if max_waiting < 0:
+            raise ValueError(f"max_waiting must be >= 0, got {max_waiting!r}")
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+                raise ValueError(f"timeout must be None or seconds >= 0, got {timeout!r}")
+            if not (timeout >= 0 and math.isfinite(timeout)):
+                raise ValueError(
+                    f"timeout must be None or a finite number of seconds >= 0, got {timeout!r}"
+                )
+            timeout = float(timeout)
+        self._max_concurrent = max_concurrent
+        self._max_waiting = max_waiting
+        self._timeout = timeout
+        self._name = name
+        self._listeners = validate_listeners(listeners)
+        self._running = 0
+        # Futures of queued calls, oldest first. A future resolves to True when a slot is
+        # handed to it and to False when its wait timed out; both remove it from the queue
+        # first, so a done future still queued is always a cancelled one.
+        self._waiters: deque[asyncio.Future[bool]] = deque()
+        self._admitted = 0
+        self._rejected = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"Bulkhead(max_concurrent={self._max_concurrent}, max_waiting={self._max_waiting}, "
+            f"timeout={self._timeout!r}, name={self._name!r})"
+        )
+
+    @property
+    def max_concurrent(self) -> int:
+        """Calls allowed to run at the same time."""
+        return self._max_concurrent
+
+    @property
+    def max_waiting(self) -> int:
+        """Calls allowed to wait for a slot beyond the running ones."""
+        return self._max_waiting
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds a call may wait for a slot (``None``: no limit)."""
+        return self._timeout
+
+    @property
+    def name(self) -> str | None:
+        """The name carried by this bulkhead's events."""
+        return self._name
+
+    def statistics(self) -> BulkheadStatistics:
+        """A frozen snapshot of the current counts."""
+        return BulkheadStatistics(
+            max_concurrent=self._max_concurrent,
+            max_waiting=self._max_waiting,
+            running=self._running,
+            waiting=self._live_waiters(),
+            admitted=self._admitted,
+            rejected=self._rejected,
+        )
+
+    async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``await fn(*args, **kwargs)`` once a slot is free; raise ``BulkheadFull`` if none.
+
+        Returns what ``fn`` returns and raises what it raises.
+        """
+        if self._running < self._max_concurrent and not self._waiters:
+            self._running += 1
+            self._admitted += 1
+        else:
+            await self._wait_for_slot()
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            self._release()
+
+    async def __aenter__(self) -> None:
+        if self._running < self._max_concurrent and not self._waiters:
+            self._running += 1
+            self._admitted += 1
+        else:
+            await self._wait_for_slot()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        """Give a slot back: straight to the oldest live waiter, else to the pool."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                # The slot passes on without ever being free, so nobody can barge in.
+                waiter.set_result(True)
+                return
+        self._running -= 1
+
+    def _live_waiters(self) -> int:
+        # Cancelled futures linger only until their task runs again; don't count them.
+        return sum(1 for waiter in self._waiters if not waiter.done())
+
+    async def _wait_for_slot(self) -> None:
+        waiters = self._waiters
+        if len(waiters) >= self._max_waiting:
+            # Slow path only: drop cancelled waiters whose tasks have not run yet.
+            live = deque(waiter for waiter in waiters if not waiter.done())
+            self._waiters = waiters = live
+            if len(live) >= self._max_waiting:
+                self._reject("full")
+        timeout = self._timeout
+        if timeout == 0:
+            self._reject("full")
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        waiters.append(waiter)
+        timer = None if timeout is None else loop.call_later(timeout, self._expire, waiter)
+        try:
+            granted = await waiter
+        except BaseException:
+            # Cancelled (or interrupted) while queued. If a slot was already handed over,
+            # it is ours to pass on; otherwise just leave the queue.
+            if waiter.done() and not waiter.cancelled() and waiter.result():
+                self._release()
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if not granted:
+            self._reject("timeout")
+        self._admitted += 1
+
+    def _expire(self, waiter: asyncio.Future[bool]) -> None:
+        if not waiter.done():
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+            waiter.set_result(False)
+
+    def _reject(self, reason: Literal["full", "timeout"]) -> NoReturn:
+        self._rejected += 1
+        running, waiting = self._running, self._live_waiters()
+        emit(
+            self._listeners,
+            CallRejectedByBulkhead(
+                name=self._name,
+                reason=reason,
+                running=running,
+                waiting=waiting,
+                max_concurrent=self._max_concurrent,
+                max_waiting=self._max_waiting,
+            ),
+        )
+        label = "bulkhead" if self._name is None else f"bulkhead {self._name!r}"
+        if reason == "timeout":
+            message = f"{label}: no slot became free within {self._timeout}s"
+        else:
+            message = (
+                f"{label} is full: {running}/{self._max_concurrent} running, "
+                f"{waiting}/{self._max_waiting} waiting"
+            )
+        raise BulkheadFull(message)
