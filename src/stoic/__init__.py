@@ -7,6 +7,14 @@ partial-failure batches and exception-group helpers. ``stoic.testing`` has virtu
 from stoic._events import Event, Listener, Severity, add_listener, remove_listener
 from stoic.backoff import Backoff, Jitter, constant, exponential, linear
 from stoic.bulkhead import Bulkhead, BulkheadStatistics, CallRejectedByBulkhead
+from stoic.circuit_breaker import (
+    CallRejectedByBreaker,
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    CircuitBreakerStatistics,
+    CircuitState,
+    CircuitStateChanged,
+)
 from stoic.exceptions import (
     BulkheadFull,
     CircuitBreakerOpen,
@@ -39,8 +47,14 @@ __all__ = [
     "Bulkhead",
     "BulkheadFull",
     "BulkheadStatistics",
+    "CallRejectedByBreaker",
     "CallRejectedByBulkhead",
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
     "CircuitBreakerOpen",
+    "CircuitBreakerStatistics",
+    "CircuitState",
+    "CircuitStateChanged",
     "Event",
     "Fallback",
     "FallbackContext",

@@ -1,0 +1,656 @@
+"""Circuit breaker: stop calling a dependency that keeps failing, then probe it back to health.
+
+::
+
+    breaker = CircuitBreaker(CircuitBreakerConfig(failure_threshold=5, timeout=30.0))
+    await breaker.call(fetch, url)
+
+    @CircuitBreaker(failure_threshold=3)
+    async def get_quote(symbol: str) -> Quote: ...
+
+    async with breaker:
+        await client.post("/api", json=data)
+
+CLOSED runs every call and counts failures. When a trip rule fires it turns OPEN: calls are
+rejected at once with ``CircuitBreakerOpen`` (the function is not called) for ``timeout``
+seconds, the *break duration*. The next call after that turns it HALF_OPEN: at most
+``half_open_max_calls`` probes run at a time, ``success_threshold`` probe successes close it,
+and any probe failure opens it again (for a longer break when ``break_duration_multiplier``
+> 1). A probe holds its permit until it ends by any path, or until its lease (one break
+duration) runs out, so a probe that never returns cannot wedge the breaker.
+
+Outcomes are only counted in the state they were admitted in: every state change starts a new
+epoch, and a call admitted in an earlier epoch (or a probe whose lease ran out) finishes
+without moving any counter that decides the state. Cancellation never counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import math
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, TypedDict, TypeGuard
+
+from stoic import _clock
+from stoic._classify import ExceptionFilter, compile_matcher, never_handled
+from stoic._events import Event, Listener, Severity, emit, validate_listeners
+from stoic._strategy import P, Strategy, T
+from stoic._windows import CountWindow, TimeWindow
+from stoic.exceptions import CircuitBreakerOpen
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = [
+    "CallRejectedByBreaker",
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
+    "CircuitBreakerStatistics",
+    "CircuitState",
+    "CircuitStateChanged",
+]
+
+
+class CircuitState(enum.Enum):
+    """Where a breaker is: running calls, rejecting them, or probing."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+_CLOSED = CircuitState.CLOSED
+_OPEN = CircuitState.OPEN
+_HALF_OPEN = CircuitState.HALF_OPEN
+
+
+def _check(ok: bool, parameter: str, allowed: str, value: object) -> None:
+    if not ok:
+        raise ValueError(f"{parameter} must be {allowed}, got {value!r}")
+
+
+def _number(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_int(value: object, parameter: str) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    _check(ok, parameter, "an int >= 1", value)
+
+
+def _check_seconds(value: object, parameter: str) -> None:
+    ok = _number(value) and 0 < value < math.inf
+    _check(ok, parameter, "a finite number of seconds > 0", value)
+
+
+def _check_rate(value: object, parameter: str) -> None:
+    _check(_number(value) and 0 < value <= 1, parameter, "in (0, 1]", value)
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreakerConfig:
+    """Every option of a ``CircuitBreaker``, validated on construction (``ValueError``).
+
+    Opening, closing and probing:
+
+    - ``failure_threshold``: consecutive failures that open the breaker (default 5; the
+      ``trip="consecutive"`` rule).
+    - ``success_threshold``: probe successes in HALF_OPEN that close it (default 3).
+    - ``timeout``: the break duration, seconds OPEN rejects calls before a probe is allowed
+      (default 60.0). It is also each probe's lease: a probe running longer than the break
+      duration stops holding its permit and its outcome is ignored.
+    - ``half_open_max_calls``: probes allowed to run *at the same time* (default 1).
+    - ``break_duration_multiplier``: each re-open straight from HALF_OPEN multiplies the
+      break duration by this (>= 1, default 1.0: no growth); it is back to ``timeout`` once
+      the breaker closes. ``max_break_duration``: the cap in seconds (>= ``timeout``),
+      required when the multiplier is > 1, so the break can never grow without bound.
+
+    Trip rules (``trip``):
+
+    - ``"consecutive"`` (default): ``failure_threshold`` failures in a row open it.
+    - ``"rate"``: the failure rate over a sliding window opens it, once the window holds at
+      least ``minimum_calls`` (default 10) calls and ``failed / calls >= failure_rate``
+      (in (0, 1], default 0.5). Give exactly one window: ``window_size`` (the last N calls)
+      or ``window_duration`` (the last N seconds, kept as ``window_buckets`` buckets,
+      default 10, so memory does not grow with traffic). ``failure_threshold`` is unused.
+
+    Slow calls (off by default): with ``slow_call_duration`` set (seconds), a call that takes
+    at least that long is *slow*, whether it succeeded or failed. Under ``"consecutive"`` a
+    slow call counts as a failure; under ``"rate"`` slow calls have their own rate,
+    ``slow_call_rate`` (in (0, 1], default 1.0), which opens the breaker like
+    ``failure_rate`` does; in HALF_OPEN a slow probe is a failed probe.
+
+    Classification:
+
+    - ``record``: exceptions that count as failures: a type, a tuple of types or a predicate,
+      exception-group aware (default ``Exception``).
+    - ``ignore``: exceptions that count as nothing, even if ``record`` matches them (default
+      ``None``). Exceptions ``record`` does not match count as nothing too (neither success
+      nor failure). Either way the exception is re-raised untouched and a probe's permit is
+      released.
+    - ``failure_result``: a predicate on return values; ``True`` counts the call as a
+      failure (the value is still returned). Default ``None``.
+    - Cancellation, ``KeyboardInterrupt`` and ``SystemExit`` never count.
+
+    ``name`` is carried by events; ``listeners`` receive every event of the breaker.
+    """
+
+    failure_threshold: int = 5
+    success_threshold: int = 3
+    timeout: float = 60.0
+    half_open_max_calls: int = 1
+    trip: Literal["consecutive", "rate"] = "consecutive"
+    window_size: int | None = None
+    window_duration: float | None = None
+    window_buckets: int = 10
+    minimum_calls: int = 10
+    failure_rate: float = 0.5
+    slow_call_duration: float | None = None
+    slow_call_rate: float = 1.0
+    break_duration_multiplier: float = 1.0
+    max_break_duration: float | None = None
+    record: ExceptionFilter = Exception
+    ignore: ExceptionFilter | None = None
+    failure_result: Callable[[Any], bool] | None = None
+    name: str | None = None
+    listeners: Iterable[Listener] = ()
+
+    def __post_init__(self) -> None:
+        for parameter in ("failure_threshold", "success_threshold", "half_open_max_calls"):
+            _check_int(getattr(self, parameter), parameter)
+        _check_seconds(self.timeout, "timeout")
+        if self.trip not in ("consecutive", "rate"):
+            raise ValueError(f"trip must be 'consecutive' or 'rate', got {self.trip!r}")
+        windows = (self.window_size is not None) + (self.window_duration is not None)
+        if self.trip == "rate" and windows != 1:
+            raise ValueError(
+                "trip='rate' needs exactly one of window_size (calls) or window_duration "
+                f"(seconds), got window_size={self.window_size!r}, "
+                f"window_duration={self.window_duration!r}"
+            )
+        if self.trip == "consecutive" and windows:
+            raise ValueError("window_size and window_duration apply only to trip='rate'")
+        if self.window_size is not None:
+            _check_int(self.window_size, "window_size")
+        if self.window_duration is not None:
+            _check_seconds(self.window_duration, "window_duration")
+        _check_int(self.window_buckets, "window_buckets")
+        _check_int(self.minimum_calls, "minimum_calls")
+        if self.window_size is not None and self.minimum_calls > self.window_size:
+            raise ValueError(
+                f"minimum_calls must be <= window_size ({self.window_size}), "
+                f"got {self.minimum_calls!r}"
+            )
+        _check_rate(self.failure_rate, "failure_rate")
+        if self.slow_call_duration is not None:
+            _check_seconds(self.slow_call_duration, "slow_call_duration")
+        _check_rate(self.slow_call_rate, "slow_call_rate")
+        multiplier = self.break_duration_multiplier
+        ok = _number(multiplier) and 1 <= multiplier < math.inf
+        _check(ok, "break_duration_multiplier", "a finite number >= 1", multiplier)
+        if self.max_break_duration is not None:
+            _check_seconds(self.max_break_duration, "max_break_duration")
+            if self.max_break_duration < self.timeout:
+                raise ValueError(
+                    f"max_break_duration must be >= timeout ({self.timeout}), "
+                    f"got {self.max_break_duration!r}"
+                )
+        elif multiplier > 1:
+            raise ValueError(
+                "max_break_duration must be set (seconds >= timeout) when "
+                "break_duration_multiplier > 1, got None"
+            )
+        compile_matcher(self.record, parameter="record")
+        if self.ignore is not None:
+            compile_matcher(self.ignore, parameter="ignore")
+        if self.failure_result is not None and not callable(self.failure_result):
+            raise TypeError(
+                f"failure_result must be a predicate on the result, got {self.failure_result!r}"
+            )
+        if self.name is not None and not isinstance(self.name, str):
+            raise TypeError(f"name must be a str or None, got {self.name!r}")
+        object.__setattr__(self, "listeners", validate_listeners(self.listeners))
+
+
+class _Options(TypedDict, total=False):
+    """The keyword options of ``CircuitBreaker``: the fields of ``CircuitBreakerConfig``."""
+
+    failure_threshold: int
+    success_threshold: int
+    timeout: float
+    half_open_max_calls: int
+    trip: Literal["consecutive", "rate"]
+    window_size: int | None
+    window_duration: float | None
+    window_buckets: int
+    minimum_calls: int
+    failure_rate: float
+    slow_call_duration: float | None
+    slow_call_rate: float
+    break_duration_multiplier: float
+    max_break_duration: float | None
+    record: ExceptionFilter
+    ignore: ExceptionFilter | None
+    failure_result: Callable[[Any], bool] | None
+    name: str | None
+    listeners: Iterable[Listener]
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitStateChanged(Event):
+    """The breaker moved from ``old`` to ``new``.
+
+    ``reason`` is one of ``"failure_threshold"``, ``"failure_rate"``, ``"slow_call_rate"``
+    (CLOSED to OPEN), ``"probe_failed"`` (HALF_OPEN to OPEN), ``"break_elapsed"`` (OPEN to
+    HALF_OPEN), ``"probes_succeeded"`` (HALF_OPEN to CLOSED), ``"isolated"`` or ``"reset"``.
+    ``break_duration`` is the seconds the breaker will stay OPEN (0.0 unless it opened).
+    """
+
+    severity: ClassVar[Severity] = Severity.WARNING
+    old: CircuitState
+    new: CircuitState
+    reason: str
+    break_duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallRejectedByBreaker(Event):
+    """The breaker refused a call; the wrapped function was not called.
+
+    ``retry_after`` is as on ``CircuitBreakerOpen``: seconds until a probe may run, 0.0 when
+    HALF_OPEN has every probe permit taken, ``None`` when isolated.
+    """
+
+    severity: ClassVar[Severity] = Severity.DEBUG
+    state: CircuitState
+    retry_after: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreakerStatistics:
+    """A snapshot of a breaker (``CircuitBreaker.statistics()``).
+
+    Totals count since creation or the last ``reset()``: ``successful_calls``,
+    ``failed_calls`` (recorded failures, including ``failure_result`` ones), ``slow_calls``
+    (also counted as successful or failed), ``ignored_calls`` (ignored or unrecorded
+    exceptions), ``rejected_calls`` and ``times_opened``. Cancelled calls count nowhere.
+    ``consecutive_failures`` (slow calls included), ``half_open_successes``,
+    ``probes_in_flight`` and the ``window_*`` counts (``trip="rate"`` only) are the
+    current values. ``break_duration`` is the current break in seconds; ``retry_after`` the
+    seconds until a probe may run (0.0 unless OPEN, ``None`` when isolated).
+    """
+
+    state: CircuitState
+    isolated: bool
+    successful_calls: int
+    failed_calls: int
+    slow_calls: int
+    ignored_calls: int
+    rejected_calls: int
+    times_opened: int
+    consecutive_failures: int
+    half_open_successes: int
+    probes_in_flight: int
+    window_calls: int
+    window_failures: int
+    window_slow_calls: int
+    break_duration: float
+    retry_after: float | None
+
+
+# How a finished call counts. _UNCOUNTED: cancellation, or a classifier that raised.
+_SUCCESS, _FAILURE, _IGNORED, _UNCOUNTED = 0, 1, 2, 3
+
+
+class CircuitBreaker(Strategy):
+    """Reject calls to a failing dependency for a while, then let probes test it.
+
+    ``CircuitBreaker(config=None, **options)``: options are the fields of
+    ``CircuitBreakerConfig`` (see there for every default), given as a config, as keywords,
+    or both: keywords then override the config's fields (``dataclasses.replace``), so one
+    base config can serve several breakers.
+
+    Raises ``CircuitBreakerOpen`` (with ``retry_after``) when it rejects a call; the wrapped
+    function's own exceptions pass through untouched. Use it as
+    ``await breaker.call(fn, *args, **kwargs)``, as a decorator, or as ``async with breaker:``
+    (the block's exception, if any, is classified like a call's). One breaker is meant to be
+    shared by many tasks. Events (``CircuitStateChanged``, ``CallRejectedByBreaker``) go to
+    listeners after the state has changed, never while a change is half done.
+    """
+
+    __slots__ = (
+        "_break_duration",
+        "_config",
+        "_consecutive_failures",
+        "_entries",
+        "_epoch",
+        "_failed_calls",
+        "_failure_result",
+        "_half_open_successes",
+        "_ignore",
+        "_ignored_calls",
+        "_isolated",
+        "_leases",
+        "_listeners",
+        "_open_until",
+        "_plain",
+        "_record",
+        "_rejected_calls",
+        "_seq",
+        "_slow_call_duration",
+        "_slow_calls",
+        "_state",
+        "_successful_calls",
+        "_times_opened",
+        "_window",
+    )
+
+    def __init__(
+        self, config: CircuitBreakerConfig | None = None, **options: Unpack[_Options]
+    ) -> None:
+        if config is None:
+            config = CircuitBreakerConfig(**options)
+        elif not isinstance(config, CircuitBreakerConfig):
+            raise TypeError(f"config must be a CircuitBreakerConfig or None, got {config!r}")
+        elif options:
+            config = dataclasses.replace(config, **options)
+        self._config = config
+        self._listeners: tuple[Listener, ...] = tuple(config.listeners)
+        self._record = compile_matcher(config.record, parameter="record")
+        self._ignore = (
+            None if config.ignore is None else compile_matcher(config.ignore, parameter="ignore")
+        )
+        self._failure_result = config.failure_result
+        self._slow_call_duration = config.slow_call_duration
+        self._window: CountWindow | TimeWindow | None = None
+        if config.window_size is not None:
+            self._window = CountWindow(config.window_size)
+        elif config.window_duration is not None:
+            self._window = TimeWindow(config.window_duration, config.window_buckets)
+        # A success admitted in CLOSED needs nothing but a counter reset: no clock, no window.
+        self._plain = (
+            self._window is None
+            and self._failure_result is None
+            and self._slow_call_duration is None
+        )
+        self._state = _CLOSED
+        self._isolated = False
+        # One counter numbers state epochs and probe tickets, so a token names exactly one:
+        # a call admitted in CLOSED holds that state's epoch, a probe holds its ticket.
+        self._seq = 0
+        self._epoch = 0
+        self._leases: dict[int, float] = {}  # probe ticket -> lease deadline
+        self._entries: dict[asyncio.Task[Any] | None, list[tuple[int, float]]] = {}
+        self._open_until = 0.0
+        self._clear_counts()
+
+    def _clear_counts(self) -> None:
+        self._break_duration = self._config.timeout
+        self._consecutive_failures = 0
+        self._half_open_successes = 0
+        self._successful_calls = 0
+        self._failed_calls = 0
+        self._slow_calls = 0
+        self._ignored_calls = 0
+        self._rejected_calls = 0
+        self._times_opened = 0
+        if self._window is not None:
+            self._window.clear()
+
+    def __repr__(self) -> str:
+        return f"CircuitBreaker(name={self._config.name!r}, state={self._state.value})"
+
+    @property
+    def config(self) -> CircuitBreakerConfig:
+        """The options this breaker runs with."""
+        return self._config
+
+    @property
+    def name(self) -> str | None:
+        """The name carried by this breaker's events."""
+        return self._config.name
+
+    @property
+    def state(self) -> CircuitState:
+        """The current state. OPEN turns HALF_OPEN on the first call after the break."""
+        return self._state
+
+    def statistics(self) -> CircuitBreakerStatistics:
+        """A frozen snapshot of the breaker's state and counts (call it on the event loop)."""
+        retry_after: float | None = 0.0
+        probes = len(self._leases)
+        if self._isolated:
+            retry_after = None
+        elif self._state is _OPEN:
+            retry_after = max(0.0, self._open_until - _clock.now())
+        elif probes:
+            now = _clock.now()
+            probes = sum(deadline > now for deadline in self._leases.values())
+        window = self._window
+        if window is not None and self._state is _CLOSED:
+            window.evict(_clock.now())
+        return CircuitBreakerStatistics(
+            state=self._state,
+            isolated=self._isolated,
+            successful_calls=self._successful_calls,
+            failed_calls=self._failed_calls,
+            slow_calls=self._slow_calls,
+            ignored_calls=self._ignored_calls,
+            rejected_calls=self._rejected_calls,
+            times_opened=self._times_opened,
+            consecutive_failures=self._consecutive_failures,
+            half_open_successes=self._half_open_successes,
+            probes_in_flight=probes,
+            window_calls=0 if window is None else window.calls,
+            window_failures=0 if window is None else window.failed,
+            window_slow_calls=0 if window is None else window.slow,
+            break_duration=self._break_duration,
+            retry_after=retry_after,
+        )
+
+    async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``await fn(*args, **kwargs)`` unless the breaker rejects it.
+
+        Returns what ``fn`` returns and raises what it raises; raises ``CircuitBreakerOpen``
+        without calling ``fn`` when OPEN, isolated, or HALF_OPEN with every probe permit taken.
+        """
+        token = self._epoch if self._state is _CLOSED else self._admit()
+        started = _clock.now() if self._slow_call_duration is not None else 0.0
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            self._settle_exception(token, exc, started)
+            raise
+        if self._plain and token == self._epoch:
+            self._successful_calls += 1
+            self._consecutive_failures = 0
+        else:
+            self._settle_result(token, result, started)
+        return result
+
+    async def __aenter__(self) -> None:
+        token = self._epoch if self._state is _CLOSED else self._admit()
+        started = _clock.now() if self._slow_call_duration is not None else 0.0
+        # Per task, so concurrent (and nested) ``async with breaker:`` blocks keep their own.
+        self._entries.setdefault(asyncio.current_task(), []).append((token, started))
+
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        task = asyncio.current_task()
+        entries = self._entries[task]
+        token, started = entries.pop()
+        if not entries:
+            del self._entries[task]
+        if exc is None:
+            self._settle(token, _SUCCESS, started)
+        else:
+            self._settle_exception(token, exc, started)
+
+    def isolate(self) -> None:
+        """Hold the breaker OPEN, rejecting every call, until ``reset()``."""
+        old = self._state
+        self._isolated = True
+        if old is not _OPEN:
+            self._times_opened += 1
+        self._enter(_OPEN)
+        self._open_until = math.inf
+        if old is not _OPEN:
+            emit(self._listeners, CircuitStateChanged(self.name, old, _OPEN, "isolated", math.inf))
+
+    def reset(self) -> None:
+        """Close the breaker and clear every count, the break duration and isolation."""
+        old = self._state
+        self._isolated = False
+        self._enter(_CLOSED)
+        self._clear_counts()
+        if old is not _CLOSED:
+            emit(self._listeners, CircuitStateChanged(self.name, old, _CLOSED, "reset"))
+
+    def _enter(self, state: CircuitState) -> None:
+        """Start a new epoch in ``state``: every call admitted before it stops counting."""
+        self._state = state
+        self._seq += 1
+        self._epoch = self._seq
+        self._leases.clear()
+        self._half_open_successes = 0
+        self._consecutive_failures = 0
+        if self._window is not None:
+            self._window.clear()
+
+    def _admit(self) -> int:
+        """Admit a call while not CLOSED and return its probe ticket, or raise a rejection."""
+        now = _clock.now()
+        event: CircuitStateChanged | None = None
+        if self._state is _OPEN:
+            if self._isolated:
+                self._reject(None)
+            if now < self._open_until:
+                self._reject(self._open_until - now)
+            self._enter(_HALF_OPEN)
+            event = CircuitStateChanged(self.name, _OPEN, _HALF_OPEN, "break_elapsed")
+        leases = self._leases
+        if len(leases) >= self._config.half_open_max_calls:
+            # A probe that outlived its lease gives up its permit to a new one.
+            for ticket in [ticket for ticket, deadline in leases.items() if deadline <= now]:
+                del leases[ticket]
+            if len(leases) >= self._config.half_open_max_calls:
+                self._reject(0.0)
+        self._seq += 1
+        leases[self._seq] = now + self._break_duration
+        ticket = self._seq
+        if event is not None:
+            emit(self._listeners, event)
+        return ticket
+
+    def _reject(self, retry_after: float | None) -> NoReturn:
+        self._rejected_calls += 1
+        state = self._state
+        emit(self._listeners, CallRejectedByBreaker(self.name, state, retry_after))
+        label = "" if self.name is None else f" {self.name!r}"
+        if retry_after is None:
+            message = f"circuit breaker{label} is isolated until reset()"
+        elif state is _OPEN:
+            message = f"circuit breaker{label} is open; retry after {retry_after:.3f}s"
+        else:
+            limit = self._config.half_open_max_calls
+            message = f"circuit breaker{label} is half-open and its {limit} probe(s) are running"
+        raise CircuitBreakerOpen(message, retry_after=retry_after)
+
+    def _settle_exception(self, token: int, exc: BaseException, started: float) -> None:
+        if never_handled(exc):
+            outcome = _UNCOUNTED
+        else:
+            try:
+                if self._ignore is not None and self._ignore(exc):
+                    outcome = _IGNORED
+                else:
+                    outcome = _FAILURE if self._record(exc) else _IGNORED
+            except BaseException:
+                self._settle(token, _UNCOUNTED, started)
+                raise
+        self._settle(token, outcome, started)
+
+    def _settle_result(self, token: int, result: object, started: float) -> None:
+        outcome = _SUCCESS
+        if self._failure_result is not None:
+            try:
+                failed = self._failure_result(result)
+            except BaseException:
+                self._settle(token, _UNCOUNTED, started)
+                raise
+            if failed:
+                outcome = _FAILURE
+        self._settle(token, outcome, started)
+
+    def _settle(self, token: int, outcome: int, started: float) -> None:
+        """Count a finished call and release its probe permit; every finished call comes here."""
+        if outcome == _UNCOUNTED:
+            self._leases.pop(token, None)
+            return
+        now = _clock.now()
+        slow = (
+            self._slow_call_duration is not None
+            and outcome != _IGNORED
+            and now - started >= self._slow_call_duration
+        )
+        if outcome == _SUCCESS:
+            self._successful_calls += 1
+        elif outcome == _FAILURE:
+            self._failed_calls += 1
+        else:
+            self._ignored_calls += 1
+        self._slow_calls += slow
+        event = None
+        if token == self._epoch:  # admitted in this CLOSED epoch
+            if outcome != _IGNORED:
+                event = self._count_closed(now, outcome == _FAILURE, slow)
+        else:
+            deadline = self._leases.pop(token, None)
+            # Outcomes of calls from an earlier epoch or of expired leases count nowhere.
+            if deadline is not None and now < deadline and outcome != _IGNORED:
+                if outcome == _FAILURE or slow:
+                    event = self._open(now, "probe_failed")
+                else:
+                    self._half_open_successes += 1
+                    if self._half_open_successes >= self._config.success_threshold:
+                        self._break_duration = self._config.timeout
+                        self._enter(_CLOSED)
+                        event = CircuitStateChanged(
+                            self.name, _HALF_OPEN, _CLOSED, "probes_succeeded"
+                        )
+        if event is not None:
+            emit(self._listeners, event)
+
+    def _count_closed(self, now: float, failed: bool, slow: bool) -> CircuitStateChanged | None:
+        if failed or slow:
+            self._consecutive_failures += 1
+        else:
+            self._consecutive_failures = 0
+        window = self._window
+        if window is None:
+            if self._consecutive_failures >= self._config.failure_threshold:
+                return self._open(now, "failure_threshold")
+            return None
+        window.record(now, failed, slow)
+        calls = window.calls
+        if calls >= self._config.minimum_calls:
+            if window.failed / calls >= self._config.failure_rate:
+                return self._open(now, "failure_rate")
+            if self._slow_call_duration is not None and (
+                window.slow / calls >= self._config.slow_call_rate
+            ):
+                return self._open(now, "slow_call_rate")
+        return None
+
+    def _open(self, now: float, reason: str) -> CircuitStateChanged:
+        old = self._state
+        if old is _HALF_OPEN:
+            cap = self._config.max_break_duration
+            grown = self._break_duration * self._config.break_duration_multiplier
+            self._break_duration = grown if cap is None else min(grown, cap)
+        self._enter(_OPEN)
+        self._open_until = now + self._break_duration
+        self._times_opened += 1
+        return CircuitStateChanged(self.name, old, _OPEN, reason, self._break_duration)
