@@ -8,7 +8,16 @@ import pkgutil
 import stoic
 
 # Modules still being integrated are added here as they land.
-READY = {"backoff", "bulkhead", "circuit_breaker", "exceptions", "fallback", "retry", "timeout"}
+READY = {
+    "backoff",
+    "bulkhead",
+    "circuit_breaker",
+    "exceptions",
+    "fallback",
+    "pipeline",
+    "retry",
+    "timeout",
+}
 
 
 def public_modules() -> list[str]:

@@ -4,6 +4,7 @@ Retry with backoff, timeouts and deadlines, circuit breaker, bulkhead, fallback,
 partial-failure batches and exception-group helpers. ``stoic.testing`` has virtual time.
 """
 
+from stoic._context import CallContext, call_context
 from stoic._events import Event, Listener, Severity, add_listener, remove_listener
 from stoic.backoff import Backoff, Jitter, constant, exponential, linear
 from stoic.bulkhead import Bulkhead, BulkheadStatistics, CallRejectedByBulkhead
@@ -30,6 +31,7 @@ from stoic.fallback import (
     with_fallback,
     with_fallback_chain,
 )
+from stoic.pipeline import Pipeline
 from stoic.retry import (
     Attempt,
     Retry,
@@ -47,6 +49,7 @@ __all__ = [
     "Bulkhead",
     "BulkheadFull",
     "BulkheadStatistics",
+    "CallContext",
     "CallRejectedByBreaker",
     "CallRejectedByBulkhead",
     "CircuitBreaker",
@@ -61,6 +64,7 @@ __all__ = [
     "FallbackUsed",
     "Jitter",
     "Listener",
+    "Pipeline",
     "RejectedCall",
     "ResultRejected",
     "Retry",
@@ -73,6 +77,7 @@ __all__ = [
     "TimeoutExpired",
     "add_listener",
     "async_retry",
+    "call_context",
     "constant",
     "current_deadline",
     "exponential",

@@ -13,6 +13,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import ClassVar, TypeAlias
 
@@ -22,6 +23,7 @@ __all__ = [
     "Severity",
     "add_listener",
     "emit",
+    "pipeline_listeners",
     "remove_listener",
     "validate_listeners",
 ]
@@ -49,6 +51,10 @@ class Event:
 Listener: TypeAlias = Callable[[Event], object]
 
 _global_listeners: list[Listener] = []
+#: Listeners of the pipelines the current task's call runs in (a pipeline sets it).
+pipeline_listeners: ContextVar[tuple[Listener, ...]] = ContextVar(
+    "stoic_pipeline_listeners", default=()
+)
 
 
 def add_listener(listener: Listener) -> None:
@@ -74,12 +80,12 @@ def validate_listeners(listeners: Iterable[Listener]) -> tuple[Listener, ...]:
 
 
 def emit(listeners: tuple[Listener, ...], event: Event) -> None:
-    """Deliver ``event`` to the strategy's listeners, then to the global ones.
+    """Deliver ``event`` to the strategy's listeners, its pipelines' ones, then the global ones.
 
     A listener that raises ``Exception`` is logged with its traceback and skipped; the caller
     never sees it. ``BaseException`` (cancellation, interrupts) is not caught.
     """
-    for listener in (*listeners, *_global_listeners):
+    for listener in (*listeners, *pipeline_listeners.get(), *_global_listeners):
         try:
             listener(event)
         except Exception:

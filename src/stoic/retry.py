@@ -34,6 +34,7 @@ from typing import Any, ClassVar, Literal, overload
 from stoic import _clock
 from stoic._classify import ExceptionFilter, compile_matcher
 from stoic._clock import testing_state
+from stoic._context import attempt_var
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
 from stoic._strategy import P, Strategy, T
 from stoic.backoff import Backoff, _SeedExponential, exponential
@@ -237,24 +238,29 @@ class Retry(Strategy):
         result: Any,
     ) -> T:
         state = _CallState(self, start)
-        while True:
-            delay = self._plan(state, exc, result)
-            if delay is None:
-                raise self._give_up(state, exc, result)
-            await _clock.sleep(delay)
-            state.attempt += 1
-            try:
-                result = await fn(*args, **kwargs)
-            except BaseException as error:
-                if not self._match(error):
-                    error.add_note(f"stoic: not retried: attempt {state.attempt} raised it")
-                    raise
-                exc, result = error, _NOTHING
-                continue
-            if self.on_result is not None and self.on_result(result):
-                exc = None
-                continue
-            return result  # type: ignore[no-any-return]
+        outer_attempt = attempt_var.get()
+        try:
+            while True:
+                delay = self._plan(state, exc, result)
+                if delay is None:
+                    raise self._give_up(state, exc, result)
+                await _clock.sleep(delay)
+                state.attempt += 1
+                attempt_var.set(state.attempt)
+                try:
+                    result = await fn(*args, **kwargs)
+                except BaseException as error:
+                    if not self._match(error):
+                        error.add_note(f"stoic: not retried: attempt {state.attempt} raised it")
+                        raise
+                    exc, result = error, _NOTHING
+                    continue
+                if self.on_result is not None and self.on_result(result):
+                    exc = None
+                    continue
+                return result  # type: ignore[no-any-return]
+        finally:
+            attempt_var.set(outer_attempt)
 
     # -- the decision, shared by every form -------------------------------------------------
 

@@ -1,0 +1,41 @@
+"""The per-call context: which operation, which attempt, what deadline.
+
+Strategies write it (a pipeline its name, a retry its attempt number, a
+timeout its deadline) in context variables, so each task sees its own; user code and
+listeners read it with ``stoic.call_context()``.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from stoic.timeout import current_deadline, remaining
+
+__all__ = ["CallContext", "attempt_var", "call_context", "operation_var"]
+
+#: Name of the innermost named pipeline running this call.
+operation_var: ContextVar[str | None] = ContextVar("stoic_operation", default=None)
+#: Attempt number in the innermost retry; set from the second attempt on.
+attempt_var: ContextVar[int] = ContextVar("stoic_attempt", default=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What stoic knows about the call running in this task.
+
+    ``operation`` is the innermost named pipeline (``None`` outside any), ``attempt`` the
+    attempt number in the innermost retry (1 when not retrying), ``deadline`` the innermost
+    deadline on the loop's clock and ``remaining`` the seconds left before it (both ``None``
+    without a timeout).
+    """
+
+    operation: str | None
+    attempt: int
+    deadline: float | None
+    remaining: float | None
+
+
+def call_context() -> CallContext:
+    """A snapshot of the per-call context of the running task."""
+    return CallContext(operation_var.get(), attempt_var.get(), current_deadline(), remaining())

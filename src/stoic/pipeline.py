@@ -1,0 +1,250 @@
+"""Pipelines: strategies composed in one explicit order, outermost first.
+
+::
+
+    payments = Pipeline(
+        timeout(10.0),                                  # total time for the whole call
+        Retry(attempts=3, on=(ConnectionError, TimeoutError)),
+        CircuitBreaker(failure_threshold=5),
+        Bulkhead(max_concurrent=20, max_waiting=50),
+        timeout(2.0),                                   # per attempt
+        name="payments",
+    )
+    receipt = await payments.call(charge, order)
+
+    @payments
+    async def refund(order: Order) -> Receipt: ...
+
+The first strategy is the outermost: a call goes through them in order, and a retry re-runs
+everything after it on each attempt. A pipeline is itself a strategy, so pipelines nest. One
+pipeline serves any number of call sites and concurrent calls.
+
+Orders that are almost always mistakes raise ``ValueError`` at construction (an inner timeout
+that can never fire, a breaker window shorter than the timeout inside it, nested retries, ...);
+pass ``validate=False`` to build one anyway. ``describe()`` prints the order.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from typing import Any
+
+from stoic._context import operation_var
+from stoic._events import Listener, pipeline_listeners, validate_listeners
+from stoic._strategy import P, Strategy, T
+from stoic.bulkhead import Bulkhead
+from stoic.circuit_breaker import CircuitBreaker
+from stoic.fallback import Fallback
+from stoic.retry import Retry
+from stoic.timeout import Timeout
+
+__all__ = ["Pipeline"]
+
+
+class Pipeline(Strategy):
+    """Compose ``strategies`` outermost first; use as ``call``, decorator, or nested strategy.
+
+    - ``strategies``: objects with an async ``call(fn, *args, **kwargs)`` (every stoic
+      strategy, another ``Pipeline``, or your own).
+    - ``name``: the operation name, readable in ``stoic.call_context().operation`` by code and
+      listeners below (default ``None``).
+    - ``listeners``: receive every event of every strategy while it runs a call of this
+      pipeline (default none).
+    - ``validate``: reject orders that are almost always mistakes (default ``True``).
+    """
+
+    __slots__ = ("_entry", "_listeners", "_rest", "name", "strategies")
+
+    def __init__(
+        self,
+        *strategies: Strategy,
+        name: str | None = None,
+        listeners: Iterable[Listener] = (),
+        validate: bool = True,
+    ) -> None:
+        for position, strategy in enumerate(strategies, 1):
+            if not callable(getattr(strategy, "call", None)):
+                raise TypeError(
+                    f"strategy {position} must have an async call(fn, *args, **kwargs), "
+                    f"got {strategy!r}"
+                )
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {name!r}")
+        self.strategies: tuple[Strategy, ...] = strategies
+        self.name = name
+        self._listeners = validate_listeners(listeners)
+        if validate:
+            check_order(strategies)
+        # call() runs strategies[0].call(strategies[1].call, ..., fn, *args): no closures, and
+        # nothing allocated per call but the argument tuple.
+        self._entry: Callable[..., Awaitable[Any]] | None = (
+            strategies[0].call if strategies else None
+        )
+        self._rest = tuple(strategy.call for strategy in strategies[1:])
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(strategy) for strategy in self.strategies)
+        name = f", name={self.name!r}" if self.name is not None else ""
+        return f"Pipeline({inner}{name})"
+
+    def __len__(self) -> int:
+        return len(self.strategies)
+
+    async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(*args, **kwargs)`` through every strategy, outermost first."""
+        entry = self._entry
+        if self.name is None and not self._listeners:
+            if entry is None:
+                return await fn(*args, **kwargs)
+            return await entry(*self._rest, fn, *args, **kwargs)  # type: ignore[no-any-return]
+        operation = operation_var.set(self.name) if self.name is not None else None
+        listening = (
+            pipeline_listeners.set((*pipeline_listeners.get(), *self._listeners))
+            if self._listeners
+            else None
+        )
+        try:
+            if entry is None:
+                return await fn(*args, **kwargs)
+            return await entry(*self._rest, fn, *args, **kwargs)  # type: ignore[no-any-return]
+        finally:
+            if listening is not None:
+                pipeline_listeners.reset(listening)
+            if operation is not None:
+                operation_var.reset(operation)
+
+    def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
+        """Decorate an async function so every call runs through the pipeline."""
+        if self.name is not None or self._listeners or self._entry is None:
+            return super().__call__(fn)
+        entry, rest = self._entry, self._rest
+
+        @functools.wraps(fn)
+        async def piped(*args: P.args, **kwargs: P.kwargs) -> T:
+            return await entry(*rest, fn, *args, **kwargs)  # type: ignore[no-any-return]
+
+        return piped
+
+    def describe(self) -> str:
+        """A readable listing of the strategies, outermost first, with what each one does."""
+        title = "Pipeline" if self.name is None else f"Pipeline {self.name!r}"
+        if not self.strategies:
+            return f"{title}: empty (calls run as they are)"
+        lines = [f"{title}, outermost first:"]
+        lines.extend(_describe(self.strategies, depth=1))
+        return "\n".join(lines)
+
+
+def _describe(strategies: tuple[Strategy, ...], depth: int) -> Iterator[str]:
+    indent = "  " * depth
+    for position, strategy in enumerate(strategies, 1):
+        if isinstance(strategy, Pipeline):
+            label = "pipeline" if strategy.name is None else f"pipeline {strategy.name!r}"
+            yield f"{indent}{position}. {label}:"
+            yield from _describe(strategy.strategies, depth + 1)
+        else:
+            yield f"{indent}{position}. {_summary(strategy)}"
+
+
+def _summary(strategy: Strategy) -> str:
+    if isinstance(strategy, Timeout):
+        return f"timeout {strategy.seconds:g}s" + _named(strategy.name)
+    if isinstance(strategy, Retry):
+        deadline = "" if strategy.deadline is None else f", deadline {strategy.deadline:g}s"
+        return f"retry: {strategy.attempts} attempts, backoff {strategy.backoff!r}{deadline}" + (
+            _named(strategy.name)
+        )
+    if isinstance(strategy, CircuitBreaker):
+        config = strategy.config
+        if config.trip == "consecutive":
+            rule = f"opens after {config.failure_threshold} consecutive failures"
+        else:
+            window = (
+                f"last {config.window_size} calls"
+                if config.window_size is not None
+                else f"last {config.window_duration:g}s"
+            )
+            rule = f"opens at {config.failure_rate:.0%} failures over the {window}"
+        return f"circuit breaker: {rule}, breaks for {config.timeout:g}s" + _named(strategy.name)
+    if isinstance(strategy, Bulkhead):
+        wait = "" if strategy.timeout is None else f", waits at most {strategy.timeout:g}s"
+        return (
+            f"bulkhead: {strategy.max_concurrent} at once, {strategy.max_waiting} queued{wait}"
+            + _named(strategy.name)
+        )
+    if isinstance(strategy, Fallback):
+        return f"fallback: {strategy!r}"
+    return repr(strategy)
+
+
+def _named(name: str | None) -> str:
+    return "" if name is None else f" [{name}]"
+
+
+def _flatten(strategies: Iterable[Strategy]) -> Iterator[Strategy]:
+    for strategy in strategies:
+        if isinstance(strategy, Pipeline):
+            yield from _flatten(strategy.strategies)
+        else:
+            yield strategy
+
+
+def check_order(strategies: Iterable[Strategy]) -> None:
+    """Raise ``ValueError`` for orders that are almost always mistakes (see the module doc)."""
+    flat = list(_flatten(strategies))
+    seen: set[int] = set()
+    for position, strategy in enumerate(flat, 1):
+        if id(strategy) in seen:
+            raise ValueError(
+                f"strategy {position} ({strategy!r}) appears twice in the pipeline: each call "
+                "would pass through it twice"
+            )
+        seen.add(id(strategy))
+    for outer_pos, outer in enumerate(flat, 1):
+        for inner_pos, inner in enumerate(flat[outer_pos:], outer_pos + 1):
+            _check_pair(outer_pos, outer, inner_pos, inner)
+
+
+def _check_pair(outer_pos: int, outer: Strategy, inner_pos: int, inner: Strategy) -> None:
+    where = f"strategy {inner_pos} inside strategy {outer_pos}"
+    if isinstance(outer, Timeout) and isinstance(inner, Timeout) and inner.seconds >= outer.seconds:
+        raise ValueError(
+            f"{where}: the inner timeout ({inner.seconds:g}s) is not shorter than the outer "
+            f"one ({outer.seconds:g}s), so it can never fire; a per-attempt timeout must be "
+            "shorter than the total timeout around it"
+        )
+    if (
+        isinstance(outer, Timeout)
+        and isinstance(inner, Retry)
+        and inner.deadline is not None
+        and inner.deadline > outer.seconds
+    ):
+        raise ValueError(
+            f"{where}: the retry deadline ({inner.deadline:g}s) is longer than the timeout "
+            f"around it ({outer.seconds:g}s); the timeout cuts it first"
+        )
+    if isinstance(outer, Retry) and isinstance(inner, Retry):
+        raise ValueError(
+            f"{where}: nested retries multiply attempts ({outer.attempts} x {inner.attempts} = "
+            f"{outer.attempts * inner.attempts}); keep one retry (validate=False to insist)"
+        )
+    if isinstance(outer, CircuitBreaker) and isinstance(inner, Timeout):
+        config = outer.config
+        if config.window_duration is not None and config.window_duration <= inner.seconds:
+            raise ValueError(
+                f"{where}: the breaker's window ({config.window_duration:g}s) is not longer than "
+                f"the timeout inside it ({inner.seconds:g}s); outcomes would land after the "
+                "window that admitted them"
+            )
+        if config.slow_call_duration is not None and config.slow_call_duration >= inner.seconds:
+            raise ValueError(
+                f"{where}: the breaker's slow_call_duration ({config.slow_call_duration:g}s) is "
+                f"not shorter than the timeout inside it ({inner.seconds:g}s), so no call can "
+                "ever be slow"
+            )
+    if isinstance(outer, Retry) and isinstance(inner, Fallback):
+        raise ValueError(
+            f"{where}: a fallback inside a retry answers every failure, so the retry never "
+            "sees one; put the fallback outside the retry"
+        )

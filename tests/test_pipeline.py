@@ -1,0 +1,304 @@
+"""Pipelines: order semantics, context, listeners, validation, describe, decorator."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any
+
+import pytest
+
+from stoic import _clock
+from stoic._context import call_context
+from stoic._events import Event
+from stoic.backoff import constant
+from stoic.bulkhead import Bulkhead
+from stoic.circuit_breaker import CircuitBreaker, CircuitState
+from stoic.exceptions import CircuitBreakerOpen, TimeoutExceeded
+from stoic.fallback import Fallback
+from stoic.pipeline import Pipeline
+from stoic.retry import Retry, RetryScheduled
+from stoic.timeout import TimeoutExpired, remaining, timeout
+
+
+class Slow:
+    """Each call sleeps the next of ``delays`` then returns its attempt number."""
+
+    def __init__(self, *delays: float) -> None:
+        self.delays = list(delays)
+        self.starts: list[float] = []
+
+    async def __call__(self) -> int:
+        self.starts.append(_clock.now())
+        await asyncio.sleep(self.delays.pop(0))
+        return len(self.starts)
+
+
+class TestComposition:
+    """Outermost first; a retry re-runs everything inside it."""
+
+    async def test_empty_pipeline_just_calls(self) -> None:
+        async def add(a: int, b: int = 0) -> int:
+            return a + b
+
+        assert await Pipeline().call(add, 1, b=2) == 3
+
+    async def test_arguments_reach_the_function(self) -> None:
+        async def echo(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+            return args, kwargs
+
+        pipeline = Pipeline(timeout(5), Retry(), Bulkhead(2))
+        assert await pipeline.call(echo, 1, 2, fn="x") == ((1, 2), {"fn": "x"})
+
+    async def test_timeout_inside_retry_bounds_each_attempt(self) -> None:
+        slow = Slow(5.0, 5.0, 0.5)
+        pipeline = Pipeline(Retry(attempts=3, on=TimeoutError, backoff=constant(1.0)), timeout(2))
+        assert await pipeline.call(slow) == 3
+        assert slow.starts == [0.0, 3.0, 6.0]
+
+    async def test_timeout_outside_retry_bounds_the_whole_call(self) -> None:
+        slow = Slow(5.0, 5.0, 0.5)
+        pipeline = Pipeline(
+            timeout(4), Retry(attempts=3, on=TimeoutError, backoff=constant(1.0)), timeout(2)
+        )
+        with pytest.raises(TimeoutError):
+            await pipeline.call(slow)
+        # Attempt 1 timed out at 2 s; a 1 s wait and a new attempt still fit before 4 s.
+        assert slow.starts == [0.0, 3.0]
+        assert _clock.now() == 4.0
+
+    async def test_breaker_inside_retry_sees_every_attempt(self) -> None:
+        breaker = CircuitBreaker(failure_threshold=3, timeout=30.0)
+        calls = 0
+
+        async def down() -> None:
+            nonlocal calls
+            calls += 1
+            raise ConnectionError
+
+        pipeline = Pipeline(Retry(attempts=5, on=ConnectionError, backoff=constant(0)), breaker)
+        with pytest.raises(CircuitBreakerOpen):
+            await pipeline.call(down)
+        assert calls == 3
+        assert breaker.state is CircuitState.OPEN
+
+    async def test_fallback_outermost_answers_when_all_else_fails(self) -> None:
+        async def down() -> str:
+            raise ConnectionError
+
+        pipeline = Pipeline(
+            Fallback("cached"), Retry(attempts=2, backoff=constant(0)), CircuitBreaker()
+        )
+        assert await pipeline.call(down) == "cached"
+
+    async def test_pipelines_nest(self) -> None:
+        inner = Pipeline(Retry(attempts=2, on=TimeoutError, backoff=constant(0)), timeout(1))
+        outer = Pipeline(timeout(10), inner)
+        slow = Slow(3.0, 0.1)
+        assert await outer.call(slow) == 2
+
+    async def test_one_pipeline_serves_concurrent_calls(self) -> None:
+        pipeline = Pipeline(Retry(attempts=3, backoff=constant(1.0)), Bulkhead(10, 1000))
+        counts: dict[int, int] = {}
+
+        async def work(i: int) -> int:
+            counts[i] = counts.get(i, 0) + 1
+            await asyncio.sleep(0.1)
+            if counts[i] < 1 + i % 3:
+                raise ConnectionError
+            return i
+
+        results = await asyncio.gather(*(pipeline.call(work, i) for i in range(200)))
+        assert results == list(range(200))
+        assert all(counts[i] == 1 + i % 3 for i in range(200))
+
+
+class TestDecorator:
+    """A pipeline decorates and keeps the signature."""
+
+    async def test_decorator_keeps_signature(self) -> None:
+        pipeline = Pipeline(timeout(1), Retry(attempts=2, backoff=constant(0)))
+
+        @pipeline
+        async def fetch(key: str, *, fresh: bool = False) -> str:
+            return key * 2
+
+        assert await fetch("ab") == "abab"
+        assert list(inspect.signature(fetch).parameters) == ["key", "fresh"]
+
+    async def test_named_pipeline_decorator_sets_the_operation(self) -> None:
+        @Pipeline(Retry(), name="orders")
+        async def op() -> str | None:
+            return call_context().operation
+
+        assert await op() == "orders"
+
+
+class TestContext:
+    """Operation, attempt and deadline are visible below."""
+
+    async def test_context_outside_everything(self) -> None:
+        ctx = call_context()
+        assert (ctx.operation, ctx.attempt, ctx.deadline, ctx.remaining) == (None, 1, None, None)
+
+    async def test_operation_attempt_and_deadline(self) -> None:
+        seen: list[tuple[str | None, int, float | None]] = []
+
+        async def work() -> None:
+            ctx = call_context()
+            seen.append((ctx.operation, ctx.attempt, ctx.remaining))
+            if ctx.attempt < 3:
+                raise ConnectionError
+
+        pipeline = Pipeline(timeout(10), Retry(attempts=3, backoff=constant(1.0)), name="db")
+        await pipeline.call(work)
+        assert seen == [("db", 1, 10.0), ("db", 2, 9.0), ("db", 3, 8.0)]
+        assert call_context().operation is None
+        assert call_context().attempt == 1
+
+    async def test_listeners_read_the_context(self) -> None:
+        seen: list[tuple[str | None, int]] = []
+
+        def listener(event: Event) -> None:
+            ctx = call_context()
+            seen.append((ctx.operation, ctx.attempt))
+
+        async def flaky() -> None:
+            if len(seen) < 2:
+                raise ConnectionError
+
+        pipeline = Pipeline(
+            Retry(attempts=3, backoff=constant(0)), name="api", listeners=[listener]
+        )
+        await pipeline.call(flaky)
+        assert seen == [("api", 1), ("api", 2)]
+
+    async def test_nested_names_innermost_wins_and_restores(self) -> None:
+        names: list[str | None] = []
+
+        async def work() -> None:
+            names.append(call_context().operation)
+
+        inner = Pipeline(Retry(), name="inner")
+        outer = Pipeline(inner, name="outer")
+        await outer.call(work)
+        assert names == ["inner"]
+
+
+class TestListeners:
+    """Pipeline listeners receive the events of every strategy in it."""
+
+    async def test_pipeline_listener_gets_strategy_events(self) -> None:
+        events: list[Event] = []
+
+        async def slow() -> None:
+            await asyncio.sleep(5)
+
+        pipeline = Pipeline(
+            Retry(attempts=2, on=TimeoutError, backoff=constant(0)),
+            timeout(1),
+            listeners=[events.append],
+        )
+        with pytest.raises(TimeoutExceeded):
+            await pipeline.call(slow)
+        kinds = [type(event).__name__ for event in events]
+        assert kinds == ["TimeoutExpired", "RetryScheduled", "TimeoutExpired", "RetryGaveUp"]
+        assert isinstance(events[0], TimeoutExpired)
+        assert isinstance(events[1], RetryScheduled)
+
+    async def test_events_outside_the_pipeline_do_not_reach_it(self) -> None:
+        events: list[Event] = []
+        Pipeline(Retry(), listeners=[events.append])
+        with pytest.raises(TimeoutExceeded):
+            await timeout(1).call(asyncio.sleep, 5)
+        assert events == []
+
+
+class TestValidation:
+    """Orders that are almost always mistakes are rejected at construction."""
+
+    def test_inner_timeout_not_shorter_than_outer(self) -> None:
+        with pytest.raises(ValueError, match=r"inner timeout \(10s\) is not shorter"):
+            Pipeline(timeout(5), Retry(), timeout(10))
+
+    def test_retry_deadline_longer_than_the_timeout_around_it(self) -> None:
+        with pytest.raises(ValueError, match=r"retry deadline \(60s\) is longer"):
+            Pipeline(timeout(10), Retry(deadline=60))
+
+    def test_nested_retries(self) -> None:
+        with pytest.raises(ValueError, match=r"nested retries multiply attempts \(3 x 4 = 12\)"):
+            Pipeline(Retry(attempts=3), Pipeline(Retry(attempts=4)))
+
+    def test_breaker_window_not_longer_than_the_attempt_timeout(self) -> None:
+        breaker = CircuitBreaker(trip="rate", window_duration=5.0, minimum_calls=2)
+        with pytest.raises(ValueError, match=r"breaker's window \(5s\)"):
+            Pipeline(breaker, timeout(10))
+
+    def test_slow_call_duration_that_cannot_happen(self) -> None:
+        with pytest.raises(ValueError, match="slow_call_duration"):
+            Pipeline(CircuitBreaker(slow_call_duration=5.0), timeout(2))
+
+    def test_fallback_inside_retry(self) -> None:
+        with pytest.raises(ValueError, match="fallback inside a retry"):
+            Pipeline(Retry(), Fallback(None))
+
+    def test_same_strategy_twice(self) -> None:
+        bulkhead = Bulkhead(1)
+        with pytest.raises(ValueError, match="appears twice"):
+            Pipeline(bulkhead, Retry(), bulkhead)
+
+    def test_validate_false_builds_it_anyway(self) -> None:
+        assert len(Pipeline(Retry(), Retry(), validate=False)) == 2
+
+    def test_not_a_strategy(self) -> None:
+        with pytest.raises(TypeError, match="strategy 2 must have an async call"):
+            Pipeline(Retry(), "retry")  # type: ignore[arg-type]
+
+    def test_sensible_order_passes(self) -> None:
+        Pipeline(
+            Fallback(None),
+            timeout(10),
+            Retry(deadline=9),
+            CircuitBreaker(trip="rate", window_duration=30, slow_call_duration=1.5),
+            Bulkhead(10),
+            timeout(2),
+        )
+
+
+class TestDescribe:
+    """``describe()`` lists the strategies outermost first."""
+
+    def test_describe(self) -> None:
+        pipeline = Pipeline(
+            timeout(10),
+            Retry(attempts=3, backoff=constant(1.0)),
+            CircuitBreaker(failure_threshold=5, timeout=30.0, name="db"),
+            Pipeline(Bulkhead(4, 8, timeout=1.0), timeout(2)),
+            name="orders",
+        )
+        assert pipeline.describe() == "\n".join(
+            [
+                "Pipeline 'orders', outermost first:",
+                "  1. timeout 10s",
+                "  2. retry: 3 attempts, backoff Constant(delay=1.0)",
+                "  3. circuit breaker: opens after 5 consecutive failures, breaks for 30s [db]",
+                "  4. pipeline:",
+                "    1. bulkhead: 4 at once, 8 queued, waits at most 1s",
+                "    2. timeout 2s",
+            ]
+        )
+
+    def test_describe_empty(self) -> None:
+        assert Pipeline().describe() == "Pipeline: empty (calls run as they are)"
+
+    def test_remaining_is_seen_inside(self) -> None:
+        async def main() -> float | None:
+            return await Pipeline(timeout(3)).call(_remaining)
+
+        from stoic.testing import run
+
+        assert run(main()) == 3.0
+
+
+async def _remaining() -> float | None:
+    return remaining()
