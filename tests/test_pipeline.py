@@ -302,3 +302,59 @@ class TestDescribe:
 
 async def _remaining() -> float | None:
     return remaining()
+
+
+class TestStandardPipeline:
+    """The ready pipeline for remote calls, with documented defaults."""
+
+    def test_defaults(self) -> None:
+        from stoic.pipeline import standard_pipeline
+
+        pipeline = standard_pipeline("github")
+        bulkhead, total, retry, breaker, attempt = pipeline.strategies
+        assert isinstance(bulkhead, Bulkhead)
+        assert (bulkhead.max_concurrent, bulkhead.max_waiting) == (1000, 0)
+        assert isinstance(total, type(timeout(1)))
+        assert total.seconds == 30.0
+        assert isinstance(retry, Retry)
+        assert retry.attempts == 4
+        assert retry.on == (ConnectionError, TimeoutError)
+        assert isinstance(breaker, CircuitBreaker)
+        config = breaker.config
+        assert (config.trip, config.failure_rate, config.minimum_calls) == ("rate", 0.1, 100)
+        assert (config.window_duration, config.timeout) == (30.0, 5.0)
+        assert isinstance(attempt, type(timeout(1)))
+        assert attempt.seconds == 10.0
+        assert breaker.name == "github.circuit_breaker"
+
+    def test_overrides(self) -> None:
+        from stoic.pipeline import standard_pipeline
+
+        pipeline = standard_pipeline(attempts=2, total_timeout=5.0, attempt_timeout=1.0)
+        assert pipeline.strategies[2].attempts == 2  # type: ignore[attr-defined]
+        assert pipeline.strategies[1].seconds == 5.0  # type: ignore[attr-defined]
+
+    def test_inconsistent_overrides_are_rejected(self) -> None:
+        from stoic.pipeline import standard_pipeline
+
+        with pytest.raises(ValueError, match="can never fire"):
+            standard_pipeline(total_timeout=5.0)
+
+    async def test_honours_retry_after_and_attempt_timeout(self) -> None:
+        from stoic.pipeline import standard_pipeline
+
+        starts: list[float] = []
+
+        async def call() -> str:
+            starts.append(_clock.now())
+            if len(starts) == 1:
+                exc = ConnectionError("429")
+                exc.retry_after = 3  # type: ignore[attr-defined]
+                raise exc
+            if len(starts) == 2:
+                await asyncio.sleep(60)  # hangs: cut by the 10 s attempt timeout
+            return "ok"
+
+        assert await standard_pipeline("api").call(call) == "ok"
+        assert starts[:2] == [0.0, 3.0]
+        assert starts[2] >= 13.0

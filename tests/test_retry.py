@@ -616,3 +616,31 @@ class TestTracebacks:
         with pytest.raises(ConnectionError) as info:
             await Retry(attempts=2, backoff=constant(0))(flaky)()
         assert info.value.__context__ is None
+
+
+class TestRetryAfterHint:
+    """``retry_after_hint`` reads attributes and Retry-After headers."""
+
+    def test_retry_after_attribute(self) -> None:
+        from stoic.exceptions import CircuitBreakerOpen
+        from stoic.retry import retry_after_hint
+
+        assert retry_after_hint(CircuitBreakerOpen(retry_after=2.5)) == 2.5
+
+    def test_response_header(self) -> None:
+        from types import SimpleNamespace
+
+        from stoic.retry import retry_after_hint
+
+        exc = SimpleNamespace(response=SimpleNamespace(headers={"Retry-After": " 7 "}))
+        assert retry_after_hint(exc) == 7.0
+
+    def test_http_date_and_missing_fall_back_to_backoff(self) -> None:
+        from types import SimpleNamespace
+
+        from stoic.retry import retry_after_hint
+
+        dated = SimpleNamespace(headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+        assert retry_after_hint(dated) is None
+        assert retry_after_hint(ValueError()) is None
+        assert retry_after_hint(SimpleNamespace(retry_after=-1)) is None

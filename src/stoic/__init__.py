@@ -16,6 +16,12 @@ from stoic.circuit_breaker import (
     CircuitState,
     CircuitStateChanged,
 )
+from stoic.config import (
+    load_pipelines,
+    pipeline_from_config,
+    pipeline_to_config,
+    strategy_to_config,
+)
 from stoic.exceptions import (
     BulkheadFull,
     CircuitBreakerOpen,
@@ -31,7 +37,8 @@ from stoic.fallback import (
     with_fallback,
     with_fallback_chain,
 )
-from stoic.pipeline import Pipeline
+from stoic.pipeline import Pipeline, standard_pipeline
+from stoic.registry import Registry, default_registry, get_or_create
 from stoic.retry import (
     Attempt,
     Retry,
@@ -39,6 +46,7 @@ from stoic.retry import (
     RetryScheduled,
     async_retry,
     retry,
+    retry_after_hint,
     retry_with_backoff,
 )
 from stoic.timeout import Timeout, TimeoutExpired, current_deadline, remaining, timeout
@@ -65,6 +73,7 @@ __all__ = [
     "Jitter",
     "Listener",
     "Pipeline",
+    "Registry",
     "RejectedCall",
     "ResultRejected",
     "Retry",
@@ -80,12 +89,20 @@ __all__ = [
     "call_context",
     "constant",
     "current_deadline",
+    "default_registry",
     "exponential",
+    "get_or_create",
     "linear",
+    "load_pipelines",
+    "pipeline_from_config",
+    "pipeline_to_config",
     "remaining",
     "remove_listener",
     "retry",
+    "retry_after_hint",
     "retry_with_backoff",
+    "standard_pipeline",
+    "strategy_to_config",
     "timeout",
     "with_fallback",
     "with_fallback_chain",

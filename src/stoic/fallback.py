@@ -148,7 +148,7 @@ class Fallback(Strategy):
     ``listeners`` receive a ``FallbackUsed`` event each time the fallback answers.
     """
 
-    __slots__ = ("_handler", "_listeners", "_matches", "_name", "_on_result", "_value")
+    __slots__ = ("_handler", "_listeners", "_matches", "_name", "_on", "_on_result", "_value")
 
     def __init__(
         self,
@@ -171,6 +171,7 @@ class Fallback(Strategy):
             raise ValueError("Fallback with on=None needs an on_result= predicate, got neither")
         self._value: Any = value
         self._handler = handler
+        self._on = on
         self._matches = None if on is None else compile_matcher(on, parameter="on")
         self._on_result = on_result
         self._name = name
@@ -184,6 +185,21 @@ class Fallback(Strategy):
     def name(self) -> str | None:
         """The name carried by this fallback's events."""
         return self._name
+
+    @property
+    def on(self) -> ExceptionFilter | None:
+        """The exceptions that trigger the fallback, as given."""
+        return self._on
+
+    @property
+    def value(self) -> Any:
+        """The fixed answer (``None`` when a ``handler`` answers instead)."""
+        return None if self._value is _MISSING else self._value
+
+    @property
+    def handler(self) -> FallbackHandler | None:
+        """The handler that answers, or ``None`` for a fixed value."""
+        return self._handler
 
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Return ``await fn(*args, **kwargs)``, or the fallback's answer when it fails.

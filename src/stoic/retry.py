@@ -48,6 +48,7 @@ __all__ = [
     "RetryScheduled",
     "async_retry",
     "retry",
+    "retry_after_hint",
     "retry_with_backoff",
 ]
 
@@ -186,6 +187,11 @@ class Retry(Strategy):
             if value is not None:
                 parts.append(f"{label}={value!r}")
         return f"Retry({', '.join(parts)})"
+
+    @property
+    def on(self) -> ExceptionFilter:
+        """The ``on=`` option as given: exception types or a predicate."""
+        return self._on
 
     # -- the call and decorator forms -------------------------------------------------------
 
@@ -393,6 +399,30 @@ class _Attempts:
             policy._give_up(state, exc, _NOTHING)  # adds the note; ``exc`` propagates as is
             return False
         return True
+
+
+def retry_after_hint(outcome: object) -> float | None:
+    """A ``delay_hint`` that honours servers' and stoic's own "retry after" hints.
+
+    Looks, in order, for a numeric ``retry_after`` attribute (``CircuitBreakerOpen`` has one),
+    then a ``Retry-After`` header in delta-seconds on ``outcome.response.headers`` or
+    ``outcome.headers`` (httpx, aiohttp, requests shapes). Returns ``None`` (use the backoff)
+    when there is none, or for the HTTP-date form, which would need the wall clock.
+    """
+    value = getattr(outcome, "retry_after", None)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) if value >= 0 else None
+    response = getattr(outcome, "response", None)
+    headers = getattr(response, "headers", None) or getattr(outcome, "headers", None)
+    getter = getattr(headers, "get", None)
+    if getter is None:
+        return None
+    header = getter("Retry-After") or getter("retry-after")
+    if isinstance(header, bytes):
+        header = header.decode("latin-1")
+    if isinstance(header, str) and header.strip().isdigit():
+        return float(header.strip())
+    return None
 
 
 @overload
