@@ -160,8 +160,9 @@ class TestContext:
         seen: list[tuple[str | None, int]] = []
 
         def listener(event: Event) -> None:
-            ctx = call_context()
-            seen.append((ctx.operation, ctx.attempt))
+            if isinstance(event, RetryScheduled):
+                ctx = call_context()
+                seen.append((ctx.operation, ctx.attempt))
 
         async def flaky() -> None:
             if len(seen) < 2:
@@ -201,10 +202,17 @@ class TestListeners:
         )
         with pytest.raises(TimeoutExceeded):
             await pipeline.call(slow)
-        kinds = [type(event).__name__ for event in events]
-        assert kinds == ["TimeoutExpired", "RetryScheduled", "TimeoutExpired", "RetryGaveUp"]
+        kinds = [
+            type(event).__name__ for event in events if type(event).__name__ != "AttemptCompleted"
+        ]
+        assert kinds == [
+            "TimeoutExpired",
+            "RetryScheduled",
+            "TimeoutExpired",
+            "RetryGaveUp",
+            "PipelineCompleted",
+        ]
         assert isinstance(events[0], TimeoutExpired)
-        assert isinstance(events[1], RetryScheduled)
 
     async def test_events_outside_the_pipeline_do_not_reach_it(self) -> None:
         events: list[Event] = []
@@ -358,3 +366,51 @@ class TestStandardPipeline:
         assert await standard_pipeline("api").call(call) == "ok"
         assert starts[:2] == [0.0, 3.0]
         assert starts[2] >= 13.0
+
+
+class TestPipelineCompleted:
+    """Each call through a listened-to pipeline reports its duration and outcome once."""
+
+    async def test_success_and_failure(self) -> None:
+        from stoic.pipeline import PipelineCompleted
+
+        events: list[Event] = []
+        pipeline = Pipeline(timeout(5), name="p", listeners=[events.append])
+        await pipeline.call(asyncio.sleep, 1.5)
+        with pytest.raises(TimeoutExceeded):
+            await pipeline.call(asyncio.sleep, 10)
+        completed = [e for e in events if isinstance(e, PipelineCompleted)]
+        assert [(e.name, e.duration, e.outcome) for e in completed] == [
+            ("p", 1.5, "success"),
+            ("p", 5.0, "failure"),
+        ]
+        assert isinstance(completed[1].exception, TimeoutExceeded)
+
+    async def test_cancelled_call_is_not_reported(self) -> None:
+        from stoic.pipeline import PipelineCompleted
+
+        events: list[Event] = []
+        pipeline = Pipeline(Retry(), listeners=[events.append])
+        task = asyncio.create_task(pipeline.call(asyncio.sleep, 10))
+        await asyncio.sleep(1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not [e for e in events if isinstance(e, PipelineCompleted)]
+
+    async def test_global_listener_sees_unnamed_pipelines(self) -> None:
+        from stoic._events import add_listener, remove_listener
+        from stoic.pipeline import PipelineCompleted
+
+        events: list[Event] = []
+        add_listener(events.append)
+        try:
+
+            @Pipeline(Retry())
+            async def op() -> int:
+                return 1
+
+            await op()
+        finally:
+            remove_listener(events.append)
+        assert [type(e) for e in events if isinstance(e, PipelineCompleted)] == [PipelineCompleted]

@@ -14,7 +14,15 @@ from stoic import _clock
 from stoic._events import Event
 from stoic.backoff import constant, exponential, linear
 from stoic.exceptions import ResultRejected
-from stoic.retry import Retry, RetryGaveUp, RetryScheduled, async_retry, retry, retry_with_backoff
+from stoic.retry import (
+    AttemptCompleted,
+    Retry,
+    RetryGaveUp,
+    RetryScheduled,
+    async_retry,
+    retry,
+    retry_with_backoff,
+)
 from stoic.testing import set_testing
 from stoic.timeout import timeout
 
@@ -298,7 +306,9 @@ class TestEvents:
         with pytest.raises(ConnectionError):
             await policy.call(flaky)
         assert events == [
+            AttemptCompleted("api", attempt=1, duration=0.0, outcome="failure", exception=first),
             RetryScheduled("api", attempt=1, delay=1.0, elapsed=0.0, exception=first, result=None),
+            AttemptCompleted("api", attempt=2, duration=0.0, outcome="failure", exception=second),
             RetryGaveUp(
                 "api", attempt=2, elapsed=1.0, exception=second, result=None, reason="attempts"
             ),
@@ -644,3 +654,71 @@ class TestRetryAfterHint:
         assert retry_after_hint(dated) is None
         assert retry_after_hint(ValueError()) is None
         assert retry_after_hint(SimpleNamespace(retry_after=-1)) is None
+
+
+class TestAttemptCompleted:
+    """Per-attempt timings for telemetry."""
+
+    async def test_successful_attempt_is_reported_with_its_duration(self) -> None:
+        events: list[Event] = []
+
+        async def slow() -> int:
+            await asyncio.sleep(0.25)
+            return 1
+
+        await Retry(listeners=[events.append]).call(slow)
+        assert events == [AttemptCompleted(None, 1, 0.25, "success", None)]
+
+    async def test_rejected_results_are_reported(self) -> None:
+        events: list[Event] = []
+        results = iter([None, 2])
+
+        async def poll() -> int | None:
+            return next(results)
+
+        policy = Retry(
+            on_result=lambda r: r is None, backoff=constant(0), listeners=[events.append]
+        )
+        await policy.call(poll)
+        outcomes = [e.outcome for e in events if isinstance(e, AttemptCompleted)]
+        assert outcomes == ["rejected", "success"]
+
+    async def test_nothing_is_reported_without_listeners(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import sys
+
+        import stoic._events as events_module
+
+        retry_module = sys.modules["stoic.retry"]
+
+        emitted: list[Event] = []
+        monkeypatch.setattr(events_module, "observed", False)
+        monkeypatch.setattr(retry_module, "emit", lambda listeners, event: emitted.append(event))
+        assert await Retry().call(Flaky(value=3)) == 3
+        assert await retry(Flaky(value=3))() == 3
+        assert emitted == []
+
+    async def test_global_listener_sees_attempts(self) -> None:
+        from stoic._events import add_listener, remove_listener
+
+        events: list[Event] = []
+        add_listener(events.append)
+        try:
+            await retry(Flaky(value=1))()
+        finally:
+            remove_listener(events.append)
+        assert [type(e).__name__ for e in events] == ["AttemptCompleted"]
+
+    async def test_cancelled_attempt_is_not_reported(self) -> None:
+        events: list[Event] = []
+
+        async def hang() -> None:
+            await asyncio.sleep(100)
+
+        task = asyncio.create_task(Retry(listeners=[events.append]).call(hang))
+        await asyncio.sleep(1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert events == []

@@ -37,10 +37,11 @@ from stoic.fallback import (
     with_fallback,
     with_fallback_chain,
 )
-from stoic.pipeline import Pipeline, standard_pipeline
+from stoic.pipeline import Pipeline, PipelineCompleted, standard_pipeline
 from stoic.registry import Registry, default_registry, get_or_create
 from stoic.retry import (
     Attempt,
+    AttemptCompleted,
     Retry,
     RetryGaveUp,
     RetryScheduled,
@@ -53,6 +54,7 @@ from stoic.timeout import Timeout, TimeoutExpired, current_deadline, remaining, 
 
 __all__ = [
     "Attempt",
+    "AttemptCompleted",
     "Backoff",
     "Bulkhead",
     "BulkheadFull",
@@ -73,6 +75,7 @@ __all__ = [
     "Jitter",
     "Listener",
     "Pipeline",
+    "PipelineCompleted",
     "Registry",
     "RejectedCall",
     "ResultRejected",

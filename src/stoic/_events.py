@@ -23,6 +23,9 @@ __all__ = [
     "Severity",
     "add_listener",
     "emit",
+    "observe_pipeline",
+    "observed",
+    "unobserve_pipeline",
     "pipeline_listeners",
     "remove_listener",
     "validate_listeners",
@@ -51,6 +54,11 @@ class Event:
 Listener: TypeAlias = Callable[[Event], object]
 
 _global_listeners: list[Listener] = []
+#: True once anything listens beyond one strategy's own listeners (a global listener, or a
+#: pipeline with listeners). Strategies then also report per-call timings
+#: (``AttemptCompleted``, ``PipelineCompleted``); while False those cost one attribute read.
+observed = False
+_observing_pipelines = 0
 #: Listeners of the pipelines the current task's call runs in (a pipeline sets it).
 pipeline_listeners: ContextVar[tuple[Listener, ...]] = ContextVar(
     "stoic_pipeline_listeners", default=()
@@ -59,15 +67,33 @@ pipeline_listeners: ContextVar[tuple[Listener, ...]] = ContextVar(
 
 def add_listener(listener: Listener) -> None:
     """Deliver every event of every strategy to ``listener`` (in addition to per-strategy ones)."""
+    global observed
     if not callable(listener):
         raise TypeError(f"listener must be callable, got {listener!r}")
     _global_listeners.append(listener)
+    observed = True
 
 
 def remove_listener(listener: Listener) -> None:
     """Stop delivering events to a listener added by ``add_listener``; unknown ones are ignored."""
+    global observed
     with contextlib.suppress(ValueError):
         _global_listeners.remove(listener)
+    observed = bool(_global_listeners) or _observing_pipelines > 0
+
+
+def observe_pipeline() -> None:
+    """A pipeline with listeners exists: strategies report per-call timings from now on."""
+    global observed, _observing_pipelines
+    _observing_pipelines += 1
+    observed = True
+
+
+def unobserve_pipeline() -> None:
+    """A pipeline with listeners was garbage-collected."""
+    global observed, _observing_pipelines
+    _observing_pipelines -= 1
+    observed = bool(_global_listeners) or _observing_pipelines > 0
 
 
 def validate_listeners(listeners: Iterable[Listener]) -> tuple[Listener, ...]:

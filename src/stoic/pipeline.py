@@ -27,12 +27,23 @@ pass ``validate=False`` to build one anyway. ``describe()`` prints the order.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
-from stoic._classify import ExceptionFilter
+from stoic import _clock, _events
+from stoic._classify import ExceptionFilter, never_handled
 from stoic._context import operation_var
-from stoic._events import Listener, pipeline_listeners, validate_listeners
+from stoic._events import (
+    Event,
+    Listener,
+    Severity,
+    emit,
+    observe_pipeline,
+    pipeline_listeners,
+    validate_listeners,
+)
 from stoic._strategy import P, Strategy, T
 from stoic.backoff import Backoff, exponential
 from stoic.bulkhead import Bulkhead
@@ -41,7 +52,21 @@ from stoic.fallback import Fallback
 from stoic.retry import Retry, retry_after_hint
 from stoic.timeout import Timeout
 
-__all__ = ["Pipeline", "standard_pipeline"]
+__all__ = ["Pipeline", "PipelineCompleted", "standard_pipeline"]
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineCompleted(Event):
+    """A call through a pipeline ended: ``outcome`` ``"success"`` or ``"failure"``.
+
+    ``duration`` in seconds. Emitted only while something listens (the pipeline's listeners,
+    or global ones); cancelled calls are not reported.
+    """
+
+    severity: ClassVar[Severity] = Severity.DEBUG
+    duration: float
+    outcome: Literal["success", "failure"]
+    exception: BaseException | None
 
 
 class Pipeline(Strategy):
@@ -56,7 +81,7 @@ class Pipeline(Strategy):
     - ``validate``: reject orders that are almost always mistakes (default ``True``).
     """
 
-    __slots__ = ("_entry", "_listeners", "_rest", "name", "strategies")
+    __slots__ = ("__weakref__", "_entry", "_listeners", "_rest", "name", "strategies")
 
     def __init__(
         self,
@@ -76,6 +101,9 @@ class Pipeline(Strategy):
         self.strategies: tuple[Strategy, ...] = strategies
         self.name = name
         self._listeners = validate_listeners(listeners)
+        if self._listeners:
+            observe_pipeline()
+            weakref.finalize(self, _events.unobserve_pipeline)
         if validate:
             check_order(strategies)
         # call() runs strategies[0].call(strategies[1].call, ..., fn, *args): no closures, and
@@ -96,34 +124,60 @@ class Pipeline(Strategy):
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` through every strategy, outermost first."""
         entry = self._entry
-        if self.name is None and not self._listeners:
+        if self.name is None and not self._listeners and not _events.observed:
             if entry is None:
                 return await fn(*args, **kwargs)
             return await entry(*self._rest, fn, *args, **kwargs)  # type: ignore[no-any-return]
+        return await self._call_in_context(fn, args, kwargs)
+
+    async def _call_in_context(
+        self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> T:
+        """The call with its name and listeners in context, timed when anything listens."""
+        entry = self._entry
         operation = operation_var.set(self.name) if self.name is not None else None
         listening = (
             pipeline_listeners.set((*pipeline_listeners.get(), *self._listeners))
             if self._listeners
             else None
         )
+        timed = bool(self._listeners) or _events.observed
+        started = _clock.now() if timed else 0.0
+        failure: BaseException | None = None
         try:
             if entry is None:
                 return await fn(*args, **kwargs)
             return await entry(*self._rest, fn, *args, **kwargs)  # type: ignore[no-any-return]
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
             if listening is not None:
                 pipeline_listeners.reset(listening)
             if operation is not None:
                 operation_var.reset(operation)
+            # After the reset: the pipeline's listeners get it once, as its own.
+            if timed and (failure is None or not never_handled(failure)):
+                emit(
+                    self._listeners,
+                    PipelineCompleted(
+                        self.name,
+                        _clock.now() - started,
+                        "success" if failure is None else "failure",
+                        failure,
+                    ),
+                )
 
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """Decorate an async function so every call runs through the pipeline."""
         if self.name is not None or self._listeners or self._entry is None:
             return super().__call__(fn)
-        entry, rest = self._entry, self._rest
+        entry, rest, slow = self._entry, self._rest, self._call_in_context
 
         @functools.wraps(fn)
         async def piped(*args: P.args, **kwargs: P.kwargs) -> T:
+            if _events.observed:
+                return await slow(fn, args, kwargs)
             return await entry(*rest, fn, *args, **kwargs)  # type: ignore[no-any-return]
 
         return piped

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Literal, overload
 
-from stoic import _clock
-from stoic._classify import ExceptionFilter, compile_matcher
+from stoic import _clock, _events
+from stoic._classify import ExceptionFilter, compile_matcher, never_handled
 from stoic._clock import testing_state
 from stoic._context import attempt_var
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
@@ -43,6 +43,7 @@ from stoic.timeout import current_deadline
 
 __all__ = [
     "Attempt",
+    "AttemptCompleted",
     "Retry",
     "RetryGaveUp",
     "RetryScheduled",
@@ -81,6 +82,22 @@ class RetryGaveUp(Event):
     exception: BaseException | None
     result: Any
     reason: GiveUpReason
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptCompleted(Event):
+    """One attempt ended: ``outcome`` is ``"success"``, ``"failure"`` (it raised) or
+    ``"rejected"`` (``on_result`` rejected its result); ``duration`` in seconds.
+
+    Emitted when the policy has listeners or anything listens globally or on a pipeline
+    (telemetry); cancelled attempts are not reported.
+    """
+
+    severity: ClassVar[Severity] = Severity.DEBUG
+    attempt: int
+    duration: float
+    outcome: Literal["success", "failure", "rejected"]
+    exception: BaseException | None
 
 
 _NOTHING: Any = object()
@@ -202,11 +219,14 @@ class Retry(Strategy):
             result = await fn(*args, **kwargs)
         except BaseException as exc:
             if not self._match(exc):
+                self._attempt_done(1, start, exc, False)
                 raise
             failure: BaseException | None = exc
             result = _NOTHING
         else:
             if self.on_result is None or not self.on_result(result):
+                if self._listeners or _events.observed:
+                    self._attempt_done(1, start, None, False)
                 return result
             failure = None
         # Retried outside the ``except`` block, so later errors do not chain to this one.
@@ -215,6 +235,7 @@ class Retry(Strategy):
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """Decorate an async function or method; the signature is kept."""
         match, on_result, slow = self._match, self.on_result, self._retry
+        listeners, done = self._listeners, self._attempt_done
 
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -223,11 +244,14 @@ class Retry(Strategy):
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
                 if not match(exc):
+                    done(1, start, exc, False)
                     raise
                 failure: BaseException | None = exc
                 result = _NOTHING
             else:
                 if on_result is None or not on_result(result):
+                    if listeners or _events.observed:
+                        done(1, start, None, False)
                     return result
                 failure = None
             return await slow(fn, args, kwargs, start, failure, result)
@@ -244,6 +268,7 @@ class Retry(Strategy):
         result: Any,
     ) -> T:
         state = _CallState(self, start)
+        self._attempt_done(1, start, exc, exc is None)
         outer_attempt = attempt_var.get()
         try:
             while True:
@@ -253,20 +278,39 @@ class Retry(Strategy):
                 await _clock.sleep(delay)
                 state.attempt += 1
                 attempt_var.set(state.attempt)
+                started = _clock.now()
                 try:
                     result = await fn(*args, **kwargs)
                 except BaseException as error:
                     if not self._match(error):
+                        self._attempt_done(state.attempt, started, error, False)
                         error.add_note(f"stoic: not retried: attempt {state.attempt} raised it")
                         raise
+                    self._attempt_done(state.attempt, started, error, False)
                     exc, result = error, _NOTHING
                     continue
-                if self.on_result is not None and self.on_result(result):
+                rejected = self.on_result is not None and self.on_result(result)
+                self._attempt_done(state.attempt, started, None, rejected)
+                if rejected:
                     exc = None
                     continue
                 return result  # type: ignore[no-any-return]
         finally:
             attempt_var.set(outer_attempt)
+
+    def _attempt_done(
+        self, attempt: int, started: float, exc: BaseException | None, rejected: bool
+    ) -> None:
+        """Report one finished attempt, when anyone listens; cancellation is not reported."""
+        if not (self._listeners or _events.observed):
+            return
+        if exc is not None and never_handled(exc):
+            return
+        outcome: Literal["success", "failure", "rejected"] = (
+            "failure" if exc is not None else "rejected" if rejected else "success"
+        )
+        duration = _clock.now() - started
+        emit(self._listeners, AttemptCompleted(self.name, attempt, duration, outcome, exc))
 
     # -- the decision, shared by every form -------------------------------------------------
 
