@@ -1,0 +1,56 @@
+"""What every listener derives from an event: low-cardinality attributes and its fields."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from types import ModuleType
+from typing import Any
+
+from stoic._context import operation_var
+from stoic._events import Event
+from stoic.pipeline import PipelineCompleted
+
+__all__ = ["attributes", "fields", "require"]
+
+
+def require(module: str, what: str, extra: str) -> ModuleType:
+    """Import ``module`` or raise ``ImportError`` telling which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"stoic's {what} needs {module!r}: install the {extra!r} extra "
+            f"(pip install 'stoic[{extra}]')"
+        ) from exc
+
+
+def _exception_type(event: Event) -> str:
+    exc = getattr(event, "exception", None)
+    return "" if exc is None else type(exc).__name__
+
+
+def attributes(event: Event) -> dict[str, str]:
+    """Labels for metrics: bounded sets of values, never messages or ids."""
+    outcome = getattr(event, "outcome", None) or getattr(event, "reason", None) or ""
+    pipeline = event.name if isinstance(event, PipelineCompleted) else operation_var.get()
+    return {
+        "event": type(event).__name__,
+        "strategy": event.name or "",
+        "pipeline": pipeline or "",
+        "outcome": str(outcome),
+        "exception_type": _exception_type(event),
+    }
+
+
+def fields(event: Event) -> dict[str, Any]:
+    """The event's fields, exceptions shown as ``repr`` and enums as their value."""
+    result: dict[str, Any] = {}
+    for field in dataclasses.fields(event):
+        value = getattr(event, field.name)
+        if isinstance(value, BaseException):
+            value = repr(value)
+        elif hasattr(value, "value") and hasattr(type(value), "__members__"):
+            value = value.value
+        result[field.name] = value
+    return result

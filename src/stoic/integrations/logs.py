@@ -1,0 +1,53 @@
+"""A listener that writes every stoic event to a stdlib ``logging`` logger."""
+
+from __future__ import annotations
+
+import logging
+
+from stoic._context import operation_var
+from stoic._events import Event
+from stoic.integrations._common import fields
+
+__all__ = ["LoggingListener"]
+
+
+class LoggingListener:
+    """Log each event at its severity (retries WARNING, gave-up ERROR, per-attempt DEBUG).
+
+    ``logger``: a ``logging.Logger`` or a name (default ``"stoic"``). Each record carries
+    structured ``extra``: ``stoic_event`` (the event class), ``stoic_strategy``,
+    ``stoic_pipeline`` and ``stoic_fields`` (the event's fields as a dict).
+    """
+
+    __slots__ = ("_logger",)
+
+    def __init__(self, logger: logging.Logger | str | None = None) -> None:
+        if logger is None or isinstance(logger, str):
+            logger = logging.getLogger(logger or "stoic")
+        self._logger = logger
+
+    def __repr__(self) -> str:
+        return f"LoggingListener({self._logger.name!r})"
+
+    def __call__(self, event: Event) -> None:
+        level = int(event.severity)
+        if not self._logger.isEnabledFor(level):
+            return
+        data = fields(event)
+        name = data.pop("name", None)
+        pipeline = operation_var.get()
+        where = "/".join(part for part in (pipeline, name) if part)
+        details = " ".join(f"{key}={value}" for key, value in data.items() if value is not None)
+        self._logger.log(
+            level,
+            "stoic %s%s: %s",
+            type(event).__name__,
+            f" [{where}]" if where else "",
+            details,
+            extra={
+                "stoic_event": type(event).__name__,
+                "stoic_strategy": name,
+                "stoic_pipeline": pipeline,
+                "stoic_fields": data,
+            },
+        )

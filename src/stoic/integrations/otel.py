@@ -1,0 +1,49 @@
+"""OpenTelemetry metrics for stoic events (the ``otel`` extra)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stoic._events import Event
+from stoic.integrations._common import attributes, require
+from stoic.pipeline import PipelineCompleted
+from stoic.retry import AttemptCompleted
+
+__all__ = ["OpenTelemetryListener"]
+
+
+class OpenTelemetryListener:
+    """Record events as OpenTelemetry metrics.
+
+    - ``stoic.events`` (counter, ``{event}``): one per event, with attributes ``event``,
+      ``strategy``, ``pipeline``, ``outcome``, ``exception_type``.
+    - ``stoic.attempt.duration`` (histogram, seconds): from ``AttemptCompleted``.
+    - ``stoic.pipeline.duration`` (histogram, seconds): from ``PipelineCompleted``.
+
+    ``meter_provider`` defaults to the global one (``opentelemetry.metrics``). Raises
+    ``ImportError`` naming the ``otel`` extra when ``opentelemetry-api`` is missing.
+    """
+
+    __slots__ = ("_attempts", "_events", "_pipelines")
+
+    def __init__(self, meter_provider: Any = None) -> None:
+        metrics = require("opentelemetry.metrics", "OpenTelemetry listener", "otel")
+        provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+        meter = provider.get_meter("stoic")
+        self._events = meter.create_counter(
+            "stoic.events", unit="{event}", description="Events emitted by stoic strategies"
+        )
+        self._attempts = meter.create_histogram(
+            "stoic.attempt.duration", unit="s", description="Duration of each retry attempt"
+        )
+        self._pipelines = meter.create_histogram(
+            "stoic.pipeline.duration", unit="s", description="Duration of calls through a pipeline"
+        )
+
+    def __call__(self, event: Event) -> None:
+        labels = attributes(event)
+        self._events.add(1, labels)
+        if isinstance(event, AttemptCompleted):
+            self._attempts.record(event.duration, labels)
+        elif isinstance(event, PipelineCompleted):
+            self._pipelines.record(event.duration, labels)

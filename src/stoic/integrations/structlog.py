@@ -1,0 +1,36 @@
+"""A listener that writes every stoic event to a structlog logger (when structlog is installed)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from stoic._context import operation_var
+from stoic._events import Event
+from stoic.integrations._common import fields, require
+
+__all__ = ["StructlogListener"]
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class StructlogListener:
+    """Log each event as ``stoic.<event_name>`` at its severity, with its fields as keys.
+
+    ``logger`` defaults to ``structlog.get_logger("stoic")``. Raises ``ImportError`` naming
+    the ``structlog`` extra when structlog is missing.
+    """
+
+    __slots__ = ("_logger",)
+
+    def __init__(self, logger: Any = None) -> None:
+        structlog = require("structlog", "structlog listener", "structlog")
+        self._logger = logger if logger is not None else structlog.get_logger("stoic")
+
+    def __call__(self, event: Event) -> None:
+        data = fields(event)
+        data["strategy"] = data.pop("name", None)
+        data["pipeline"] = operation_var.get()
+        self._logger.log(int(event.severity), f"stoic.{_snake(type(event).__name__)}", **data)

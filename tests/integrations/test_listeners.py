@@ -1,0 +1,191 @@
+"""Built-in listeners against the real libraries (stdlib logging, OpenTelemetry SDK,
+prometheus_client, structlog), and the missing-extra error."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import pytest
+
+from stoic.backoff import constant
+from stoic.integrations import (
+    LoggingListener,
+    OpenTelemetryListener,
+    PrometheusListener,
+    StructlogListener,
+)
+from stoic.pipeline import Pipeline
+from stoic.retry import Retry
+
+
+def flaky(failures: int) -> Any:
+    state = {"left": failures}
+
+    async def call() -> str:
+        if state["left"]:
+            state["left"] -= 1
+            raise ConnectionError("reset")
+        return "ok"
+
+    return call
+
+
+async def run_pipeline(listener: Any) -> None:
+    pipeline = Pipeline(
+        Retry(attempts=3, backoff=constant(0.5), name="retry"),
+        name="payments",
+        listeners=[listener],
+    )
+    assert await pipeline.call(flaky(1)) == "ok"
+
+
+class TestLoggingListener:
+    """Stdlib logging, structured ``extra``, levels from severity."""
+
+    async def test_levels_and_extra(self, caplog: pytest.LogCaptureFixture) -> None:
+        with caplog.at_level(logging.DEBUG, logger="stoic"):
+            await run_pipeline(LoggingListener())
+        records = {record.stoic_event: record for record in caplog.records}  # type: ignore[attr-defined]
+        scheduled = records["RetryScheduled"]
+        assert scheduled.levelno == logging.WARNING
+        assert scheduled.stoic_pipeline == "payments"  # type: ignore[attr-defined]
+        assert scheduled.stoic_strategy == "retry"  # type: ignore[attr-defined]
+        assert scheduled.stoic_fields["delay"] == 0.5  # type: ignore[attr-defined]
+        assert "RetryScheduled [payments/retry]" in scheduled.getMessage()
+        assert records["AttemptCompleted"].levelno == logging.DEBUG
+
+    async def test_disabled_level_logs_nothing(self, caplog: pytest.LogCaptureFixture) -> None:
+        with caplog.at_level(logging.ERROR, logger="stoic"):
+            await run_pipeline(LoggingListener("stoic"))
+        assert caplog.records == []
+
+
+class TestOpenTelemetryListener:
+    """Counter and histograms through the SDK's in-memory reader."""
+
+    async def test_metrics(self) -> None:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+        reader = InMemoryMetricReader()
+        provider = MeterProvider(metric_readers=[reader])
+        await run_pipeline(OpenTelemetryListener(provider))
+        data = reader.get_metrics_data()
+        metrics = {
+            metric.name: metric
+            for resource in data.resource_metrics
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+        }
+        assert set(metrics) == {"stoic.events", "stoic.attempt.duration", "stoic.pipeline.duration"}
+        counts = {
+            point.attributes["event"]: point.value
+            for point in metrics["stoic.events"].data.data_points
+        }
+        assert counts["RetryScheduled"] == 1
+        attempts = list(metrics["stoic.attempt.duration"].data.data_points)
+        assert sum(point.count for point in attempts) == 2
+        failure = next(p for p in attempts if p.attributes["outcome"] == "failure")
+        assert failure.attributes["exception_type"] == "ConnectionError"
+        assert failure.attributes["pipeline"] == "payments"
+        (pipeline_point,) = metrics["stoic.pipeline.duration"].data.data_points
+        assert pipeline_point.sum == 0.5
+        assert pipeline_point.attributes["outcome"] == "success"
+
+
+class TestPrometheusListener:
+    """Counter and histograms in a fresh prometheus_client registry."""
+
+    async def test_metrics(self) -> None:
+        from prometheus_client import CollectorRegistry
+
+        registry = CollectorRegistry()
+        await run_pipeline(PrometheusListener(registry))
+        labels = {
+            "event": "RetryScheduled",
+            "strategy": "retry",
+            "pipeline": "payments",
+            "outcome": "",
+            "exception_type": "ConnectionError",
+        }
+        assert registry.get_sample_value("stoic_events_total", labels) == 1.0
+        pipeline_labels = {
+            "event": "PipelineCompleted",
+            "strategy": "payments",
+            "pipeline": "payments",
+            "outcome": "success",
+            "exception_type": "",
+        }
+        assert (
+            registry.get_sample_value("stoic_pipeline_duration_seconds_sum", pipeline_labels) == 0.5
+        )
+        assert (
+            registry.get_sample_value(
+                "stoic_attempt_duration_seconds_count",
+                {**labels, "event": "AttemptCompleted", "outcome": "failure"},
+            )
+            == 1.0
+        )
+
+    def test_namespace(self) -> None:
+        from prometheus_client import CollectorRegistry
+
+        registry = CollectorRegistry()
+        PrometheusListener(registry, namespace="shop")
+        names = {metric.name for metric in registry.collect()}
+        assert "shop_events" in names
+
+
+class TestStructlogListener:
+    """structlog, captured with its testing helper."""
+
+    async def test_events_are_logged_with_fields(self) -> None:
+        import structlog
+
+        with structlog.testing.capture_logs() as logs:
+            await run_pipeline(StructlogListener())
+        scheduled = next(entry for entry in logs if entry["event"] == "stoic.retry_scheduled")
+        assert scheduled["log_level"] == "warning"
+        assert scheduled["strategy"] == "retry"
+        assert scheduled["pipeline"] == "payments"
+        assert scheduled["delay"] == 0.5
+
+
+class TestMissingExtras:
+    """A missing library raises ImportError naming the extra to install."""
+
+    @pytest.mark.parametrize(
+        ("listener", "module", "extra"),
+        [
+            (OpenTelemetryListener, "opentelemetry.metrics", "otel"),
+            (PrometheusListener, "prometheus_client", "prometheus"),
+            (StructlogListener, "structlog", "structlog"),
+        ],
+    )
+    def test_missing_extra(
+        self, monkeypatch: pytest.MonkeyPatch, listener: Any, module: str, extra: str
+    ) -> None:
+        monkeypatch.setitem(sys.modules, module, None)
+        with pytest.raises(ImportError, match=rf"pip install 'stoic\[{extra}\]'"):
+            listener()
+
+    def test_importing_stoic_does_not_import_the_libraries(self) -> None:
+        import subprocess
+
+        code = (
+            "import sys, stoic, stoic.integrations;"
+            "print(any(m in sys.modules for m in "
+            "('opentelemetry', 'prometheus_client', 'structlog')))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == "False"
+
+    def test_unknown_name(self) -> None:
+        import stoic.integrations
+
+        with pytest.raises(AttributeError):
+            stoic.integrations.Nope  # noqa: B018
