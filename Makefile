@@ -27,9 +27,13 @@ $(VENV_BENCH)/.stamp: pyproject.toml benchmarks/requirements.txt
 test: $(VENV_TEST)/.stamp
 	$(VENV_TEST)/bin/python -m pytest
 
-## make demo: every pattern against a simulated flaky service
+## make demo: every pattern against a simulated flaky service (examples/ included)
 demo: $(VENV_DEMO)/.stamp
 	$(VENV_DEMO)/bin/python -m stoic.demo
+	@for example in examples/*.py; do \
+		echo; echo "=== $$example"; \
+		$(VENV_DEMO)/bin/python $$example || exit 1; \
+	done
 
 ## make bench: overhead versus the peers; writes benchmarks/RESULTS.md
 bench: $(VENV_BENCH)/.stamp
