@@ -1,0 +1,334 @@
+"""Render the measurements as benchmarks/RESULTS.md."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench_extras import Footprint, ImportTime
+from bench_registry import GROUPS, Group
+
+
+@dataclass
+class CaseResult:
+    group: str
+    label: str
+    library: str
+    number: int = 0  # iterations per sample
+    # ns per iteration, one slot per repetition (None: not measured in that repetition)
+    samples: list[float | None] = field(default_factory=list)
+    reason: str = ""  # why it is "n/a"
+
+    @property
+    def values(self) -> list[float]:
+        return [s for s in self.samples if s is not None]
+
+    @property
+    def median(self) -> float | None:
+        values = self.values
+        return statistics.median(values) if values else None
+
+    @property
+    def spread(self) -> float | None:
+        """Interquartile range of the samples as a fraction of their median."""
+        return _spread(self.values)
+
+    def ratios(self, base: CaseResult) -> list[float]:
+        """This case over ``base``, repetition by repetition (both measured minutes apart)."""
+        return [
+            mine / theirs
+            for mine, theirs in zip(self.samples, base.samples, strict=False)
+            if mine is not None and theirs
+        ]
+
+
+def _spread(values: list[float]) -> float | None:
+    if len(values) < 4:
+        return None
+    q1, middle, q3 = statistics.quantiles(values, n=4)
+    return (q3 - q1) / middle if middle else None
+
+
+@dataclass
+class Report:
+    date: str
+    machine: dict[str, str]
+    versions: dict[str, str]
+    method: dict[str, str]
+    results: list[CaseResult]
+    footprints: list[Footprint]
+    imports: ImportTime
+
+    def find(self, group: str, label: str) -> CaseResult | None:
+        for result in self.results:
+            if result.group == group and result.label == label:
+                return result
+        return None
+
+    def ratio(self, group: str, label: str, divisor: str | None = None) -> float | None:
+        """Median over the repetitions of ``label`` / ``divisor`` (default: the group's bare).
+
+        Dividing within each repetition, then taking the median, cancels slow drifts of the
+        machine's speed (other load, frequency scaling) that a ratio of medians would keep.
+        """
+        ratios = self._ratios(group, label, divisor)
+        return statistics.median(ratios) if ratios else None
+
+    def ratio_spread(self, group: str, label: str) -> float | None:
+        """Interquartile range of the per-repetition ratios to bare, over their median."""
+        return _spread(self._ratios(group, label, None))
+
+    def _ratios(self, group: str, label: str, divisor: str | None) -> list[float]:
+        result = self.find(group, label)
+        if divisor is None:
+            divisor = self._group(group).bare
+        base = self.find(group, divisor) if divisor is not None else self.find("bare", _BARE)
+        if result is None or base is None:
+            return []
+        return result.ratios(base)
+
+    def _group(self, key: str) -> Group:
+        return next(group for group in GROUPS if group.key == key)
+
+
+_BARE = "bare `await ok()`"
+
+
+def _ns(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _x(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.0f}%"
+
+
+# -- targets ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    goal: str
+    rows: list[tuple[str, str, bool | None]]  # (what, figure, met)
+
+
+def _ratio_target(
+    report: Report,
+    goal: str,
+    group: str,
+    labels: list[str],
+    limit: float,
+    divisor: str | None = None,
+) -> Target:
+    rows = []
+    for label in labels:
+        value = report.ratio(group, label, divisor)
+        rows.append((label, _x(value), None if value is None else value <= limit))
+    return Target(goal, rows)
+
+
+def targets(report: Report) -> list[Target]:
+    result = [
+        _ratio_target(
+            report,
+            "retry, happy path <= 3x bare await",
+            "retry_ok",
+            ["stoic `@retry(attempts=3)`", "stoic `Retry.call`"],
+            3.0,
+        ),
+        _ratio_target(
+            report,
+            "retry failing once, zero wait <= 1.2x a hand-written loop",
+            "retry_fail",
+            ["stoic `@retry(backoff=constant(0))`", "stoic `Retry.call`"],
+            1.2,
+            divisor="hand-written loop",
+        ),
+        _ratio_target(
+            report,
+            "breaker closed <= 4x bare await",
+            "breaker",
+            ["stoic `CircuitBreaker.call`", "stoic `@CircuitBreaker()`"],
+            4.0,
+        ),
+    ]
+    bulkhead = _ratio_target(
+        report,
+        "bulkhead uncontended <= 6x bare await, and faster than `asyncio.Semaphore`",
+        "bulkhead",
+        ["stoic `Bulkhead.call`", "stoic `async with bulkhead`", "stoic `@Bulkhead(10)`"],
+        6.0,
+    )
+    for i, (label, figure, met) in enumerate(bulkhead.rows):
+        versus = report.ratio("bulkhead", label, "`asyncio.Semaphore`")
+        faster = None if versus is None else versus < 1.0
+        both = None if met is None or faster is None else met and faster
+        bulkhead.rows[i] = (label, f"{figure} ({_x(versus)} the Semaphore)", both)
+    result.append(bulkhead)
+    rate = report.find("rate", "stoic")
+    rate_figure = (
+        "n/a" if rate is None or rate.median is None else _x(report.ratio("rate", "stoic"))
+    )
+    result.append(
+        Target(
+            "rate limiter, never waiting <= 4x bare await",
+            [("stoic", f"{rate_figure} ({rate.reason if rate else 'no case'})", None)],
+        )
+    )
+    result.append(
+        _ratio_target(
+            report,
+            "retry + breaker + bulkhead <= 8x bare await",
+            "stack",
+            [
+                "stoic `retry.call(breaker.call, bulkhead.call, ok)`",
+                "stoic decorators",
+                "stoic `Pipeline(retry, breaker, bulkhead).call`",
+                "stoic `@Pipeline(retry, breaker, bulkhead)`",
+            ],
+            8.0,
+        )
+    )
+    footprint = next((f for f in report.footprints if f.label.endswith("(consecutive)")), None)
+    size = None if footprint is None else footprint.bytes_per_instance
+    result.append(
+        Target(
+            "<= 200 bytes per consecutive-count breaker",
+            [
+                (
+                    "stoic `CircuitBreaker()`",
+                    "n/a" if size is None else f"{size:,.0f} B",
+                    None if size is None else size <= 200,
+                )
+            ],
+        )
+    )
+    took = report.imports.median_ms
+    after = report.imports.after_asyncio
+    after_note = (
+        f" ({statistics.median(after):.1f} ms if asyncio is already imported)" if after else ""
+    )
+    result.append(
+        Target(
+            "`import stoic` under 30 ms",
+            [
+                (
+                    "fresh interpreter, median",
+                    "n/a" if took is None else f"{took:.1f} ms{after_note}",
+                    None if took is None else took < 30,
+                )
+            ],
+        )
+    )
+    return result
+
+
+def _verdict(met: bool | None) -> str:
+    return "n/a" if met is None else ("met" if met else "**missed**")
+
+
+# -- the document -----------------------------------------------------------------------------
+
+
+def render(report: Report) -> str:
+    out: list[str] = []
+    add = out.append
+    add("# stoic benchmarks\n")
+    add(
+        f"Generated by `make bench` (`python benchmarks/run.py`) on {report.date}; regenerate "
+        "rather than edit: every figure below comes from one run. Ratios to the bare `await` "
+        "carry over between machines far better than nanoseconds do.\n"
+    )
+    add("## Machine\n")
+    for key, value in report.machine.items():
+        add(f"- {key}: {value}")
+    add("\n## Versions\n")
+    add("| library | version |\n| --- | --- |")
+    for name, version in report.versions.items():
+        add(f"| {name} | {version} |")
+    add("\n## Method\n")
+    for key, value in report.method.items():
+        add(f"- **{key}**: {value}")
+    bare = report.find("bare", _BARE)
+    bare_ns = _ns(bare.median if bare else None)
+    add(f"\nBare `await ok()` (`async def ok(): return 1`): **{bare_ns} ns**.")
+    add("\n## Targets\n")
+    add("| target | stoic | figure | verdict |\n| --- | --- | --- | --- |")
+    for target in targets(report):
+        for label, figure, met in target.rows:
+            add(f"| {target.goal} | {label} | {figure} | {_verdict(met)} |")
+    add("\n## Results\n")
+    for group in GROUPS:
+        if group.key == "bare":
+            continue
+        _render_group(report, group, add)
+    _render_footprints(report, add)
+    _render_imports(report, add)
+    return "\n".join(out) + "\n"
+
+
+def _render_group(report: Report, group: Group, add: Callable[[str], None]) -> None:
+    add(f"### {group.title}\n")
+    if group.note:
+        add(group.note + "\n")
+    per = "task" if group.unit == "task" else "call"
+    columns = ["case", f"ns/{per}", "x no limiter" if group.bare else "x bare await"]
+    if group.reference:
+        columns.append(f"x {group.reference}")
+    columns += ["spread", "calls/sample" if per == "call" else "tasks/sample"]
+    add("| " + " | ".join(columns) + " |")
+    add("|" + " --- |" * len(columns))
+    for result in report.results:
+        if result.group != group.key:
+            continue
+        if result.median is None:
+            cells = [result.label, f"n/a: {result.reason}"] + [""] * (len(columns) - 2)
+        else:
+            cells = [result.label, _ns(result.median), _x(report.ratio(group.key, result.label))]
+            if group.reference:
+                cells.append(_x(report.ratio(group.key, result.label, group.reference)))
+            cells += [_pct(report.ratio_spread(group.key, result.label)), f"{result.number:,}"]
+        add("| " + " | ".join(cells) + " |")
+    add("")
+
+
+def _render_footprints(report: Report, add: Callable[[str], None]) -> None:
+    add("### Bytes per instance\n")
+    add(
+        "tracemalloc: bytes still allocated after creating the instances and keeping them, "
+        "divided by their number (the list holding them is allocated beforehand).\n"
+    )
+    add("| instance | bytes each |\n| --- | --- |")
+    for footprint in report.footprints:
+        size = footprint.bytes_per_instance
+        add(f"| {footprint.label} | {footprint.reason if size is None else f'{size:,.0f}'} |")
+    add("")
+
+
+def _render_imports(report: Report, add: Callable[[str], None]) -> None:
+    imports = report.imports
+    add("### `import stoic`\n")
+    if imports.error:
+        add(f"Not measured: {imports.error}\n")
+        return
+    runs = len(imports.runs)
+    median_asyncio = statistics.median(imports.asyncio_ms) if imports.asyncio_ms else 0.0
+    add(
+        f"`python -X importtime -c 'import stoic'` in {runs} fresh interpreters (after one "
+        f"warm-up run that compiles the bytecode): cumulative time of `stoic`, median "
+        f"**{imports.median_ms:.1f} ms** (runs: {', '.join(f'{r:.1f}' for r in imports.runs)}), "
+        f"of which importing `asyncio` itself: {median_asyncio:.1f} ms. With `asyncio` "
+        f"imported first (as in any asyncio application), `import stoic` takes "
+        f"{statistics.median(imports.after_asyncio or [0.0]):.1f} ms.\n"
+    )
+    add("Heaviest modules under `stoic` (self time, median):\n")
+    add("| module | self ms |\n| --- | --- |")
+    for name, took in imports.top:
+        add(f"| {name} | {took:.2f} |")
+    add("")
