@@ -83,7 +83,29 @@ class TestAttempts:
             await Retry(attempts=2, backoff=constant(1.5)).call(flaky)
         assert info.value is last
         assert info.value.__notes__ == [
-            "stoic: gave up after 2 attempt(s) in 1.500s: no attempts left"
+            "stoic: gave up after 2 attempt(s) in 1.500s after the first failure: no attempts left"
+        ]
+
+    async def test_time_counts_from_the_start_when_a_deadline_needs_it(self) -> None:
+        async def slow_failure() -> None:
+            await asyncio.sleep(2.0)
+            raise ConnectionError
+
+        with pytest.raises(ConnectionError) as info:
+            await Retry(attempts=2, backoff=constant(1.0), deadline=100).call(slow_failure)
+        assert info.value.__notes__ == [
+            "stoic: gave up after 2 attempt(s) in 5.000s: no attempts left"
+        ]
+
+    async def test_without_deadline_or_listener_time_counts_from_the_first_failure(self) -> None:
+        async def slow_failure() -> None:
+            await asyncio.sleep(2.0)
+            raise ConnectionError
+
+        with pytest.raises(ConnectionError) as info:
+            await Retry(attempts=2, backoff=constant(1.0)).call(slow_failure)
+        assert info.value.__notes__ == [
+            "stoic: gave up after 2 attempt(s) in 3.000s after the first failure: no attempts left"
         ]
 
     async def test_one_attempt_means_no_retry(self) -> None:

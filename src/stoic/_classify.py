@@ -12,6 +12,7 @@ Control-flow exceptions never match, whatever the option says: ``asyncio.Cancell
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Iterator
 from typing import TypeAlias
 
@@ -65,7 +66,9 @@ def compile_matcher(option: ExceptionFilter, *, parameter: str) -> Matcher:
     return _types_matcher(types)
 
 
+@functools.lru_cache(maxsize=256)
 def _types_matcher(types: tuple[type[BaseException], ...]) -> Matcher:
+    # Cached: every strategy with the same types (``Exception`` by default) shares one.
     def matches(exc: BaseException) -> bool:
         if isinstance(exc, _NEVER):
             return False

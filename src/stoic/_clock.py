@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import time
 from asyncio import get_running_loop
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 __all__ = ["enter_virtual_time", "exit_virtual_time", "now", "sleep", "testing_state"]
 
@@ -59,10 +60,13 @@ class _TestingState:
 testing_state = _TestingState()
 
 
-async def sleep(seconds: float) -> None:
-    """Wait ``seconds`` on the loop's clock; a no-op yield while testing mode is on."""
+def sleep(seconds: float) -> Coroutine[Any, Any, None]:
+    """Wait ``seconds`` on the loop's clock; only a yield while testing mode is on.
+
+    A plain function returning ``asyncio.sleep``'s coroutine, so a retry's wait costs no
+    extra coroutine frame. Even a zero wait yields once: a retry loop must stay cancellable
+    and fair to other tasks.
+    """
     if testing_state.no_wait or seconds <= 0:
-        # Still yield once: a retry loop must stay cancellable and fair to other tasks.
-        await asyncio.sleep(0)
-        return
-    await asyncio.sleep(seconds)
+        return asyncio.sleep(0)
+    return asyncio.sleep(seconds)

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import ClassVar, Literal, NoReturn
+from typing import Any, ClassVar, Literal, NoReturn
 
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
 from stoic._strategy import P, Strategy, T
@@ -186,7 +187,32 @@ class Bulkhead(Strategy):
         try:
             return await fn(*args, **kwargs)
         finally:
-            self._release()
+            if self._waiters:
+                self._release()
+            else:
+                self._running -= 1
+
+    def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
+        """Decorate an async function: every call takes a slot (as ``call``)."""
+        wait_for_slot, release = self._wait_for_slot, self._release
+
+        # The body of ``call``, inlined: one coroutine per call instead of two.
+        @functools.wraps(fn)
+        async def bounded(*args: P.args, **kwargs: P.kwargs) -> T:
+            if self._running < self._max_concurrent and not self._waiters:
+                self._running += 1
+                self._admitted += 1
+            else:
+                await wait_for_slot()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                if self._waiters:
+                    release()
+                else:
+                    self._running -= 1
+
+        return bounded
 
     async def __aenter__(self) -> None:
         if self._running < self._max_concurrent and not self._waiters:

@@ -26,11 +26,12 @@ without moving any counter that decides the state. Cancellation never counts.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import enum
+import functools
 import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, TypedDict, TypeGuard
 
@@ -301,6 +302,12 @@ class CircuitBreakerStatistics:
     retry_after: float | None
 
 
+_DEFAULT_CONFIG = CircuitBreakerConfig()
+# Per task: the open ``async with breaker:`` blocks, innermost last, as (breaker, token, start).
+_entries: ContextVar[tuple[tuple[CircuitBreaker, int, float], ...]] = ContextVar(
+    "stoic_breaker_entries", default=()
+)
+
 # How a finished call counts. _UNCOUNTED: cancellation, or a classifier that raised.
 _SUCCESS, _FAILURE, _IGNORED, _UNCOUNTED = 0, 1, 2, 3
 
@@ -325,7 +332,6 @@ class CircuitBreaker(Strategy):
         "_break_duration",
         "_config",
         "_consecutive_failures",
-        "_entries",
         "_epoch",
         "_failed_calls",
         "_failure_result",
@@ -352,7 +358,8 @@ class CircuitBreaker(Strategy):
         self, config: CircuitBreakerConfig | None = None, **options: Unpack[_Options]
     ) -> None:
         if config is None:
-            config = CircuitBreakerConfig(**options)
+            # The default config is shared: a breaker with no options costs no config object.
+            config = CircuitBreakerConfig(**options) if options else _DEFAULT_CONFIG
         elif not isinstance(config, CircuitBreakerConfig):
             raise TypeError(f"config must be a CircuitBreakerConfig or None, got {config!r}")
         elif options:
@@ -383,7 +390,6 @@ class CircuitBreaker(Strategy):
         self._seq = 0
         self._epoch = 0
         self._leases: dict[int, float] = {}  # probe ticket -> lease deadline
-        self._entries: dict[asyncio.Task[Any] | None, list[tuple[int, float]]] = {}
         self._open_until = 0.0
         self._clear_counts()
 
@@ -471,18 +477,41 @@ class CircuitBreaker(Strategy):
             self._settle_result(token, result, started)
         return result
 
+    def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
+        """Decorate an async function: every call goes through the breaker (as ``call``)."""
+        settle_exception, settle_result = self._settle_exception, self._settle_result
+
+        # The body of ``call``, inlined: one coroutine per call instead of two.
+        @functools.wraps(fn)
+        async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+            token = self._epoch if self._state is _CLOSED else self._admit()
+            started = _clock.now() if self._slow_call_duration is not None else 0.0
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                settle_exception(token, exc, started)
+                raise
+            if self._plain and token == self._epoch:
+                self._successful_calls += 1
+                self._consecutive_failures = 0
+            else:
+                settle_result(token, result, started)
+            return result
+
+        return guarded
+
     async def __aenter__(self) -> None:
         token = self._epoch if self._state is _CLOSED else self._admit()
         started = _clock.now() if self._slow_call_duration is not None else 0.0
-        # Per task, so concurrent (and nested) ``async with breaker:`` blocks keep their own.
-        self._entries.setdefault(asyncio.current_task(), []).append((token, started))
+        # In a context variable, so each task (and each nested block) keeps its own entry.
+        _entries.set((*_entries.get(), (self, token, started)))
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        task = asyncio.current_task()
-        entries = self._entries[task]
-        token, started = entries.pop()
-        if not entries:
-            del self._entries[task]
+        stack = _entries.get()
+        owner, token, started = stack[-1]
+        if owner is not self:
+            raise RuntimeError("async with blocks of breakers must exit in reverse order of entry")
+        _entries.set(stack[:-1])
         if exc is None:
             self._settle(token, _SUCCESS, started)
         else:

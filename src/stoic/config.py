@@ -41,7 +41,6 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import importlib
-import tomllib
 from collections.abc import Callable, Mapping
 from os import PathLike
 from typing import Any
@@ -205,6 +204,8 @@ def load_pipelines(
     With ``registry``, each pipeline is also registered under its name (``ValueError`` if the
     name is taken). A missing file raises ``FileNotFoundError``; bad TOML ``ValueError``.
     """
+    import tomllib  # here, not at the top: it costs `import stoic` a few milliseconds
+
     with open(source, "rb") as file:
         try:
             document = tomllib.load(file)

@@ -34,7 +34,8 @@ class ResultRejected(StoicError):
     """Retrying gave up and the last outcome was a result that ``on_result`` rejected.
 
     ``result`` is that last result, ``attempts`` how many attempts ran, ``elapsed`` the
-    seconds spent.
+    seconds spent (from the first failure when the call did not time its start; see
+    ``Retry``).
     """
 
     def __init__(self, result: Any, attempts: int, elapsed: float) -> None:

@@ -60,7 +60,8 @@ GiveUpReason = Literal["attempts", "deadline"]
 class RetryScheduled(Event):
     """Attempt ``attempt`` failed and another is scheduled after ``delay`` seconds.
 
-    ``elapsed`` is seconds since the call started. Exactly one of ``exception`` / ``result``
+    ``elapsed`` is seconds since the call started (see ``Retry`` on when the clock starts).
+    Exactly one of ``exception`` / ``result``
     describes the failed outcome (``result`` is set when ``on_result`` rejected it).
     """
 
@@ -106,9 +107,14 @@ _NOTHING: Any = object()
 class _CallState:
     """Per-call bookkeeping, made only once a call has failed (the happy path never pays)."""
 
-    __slots__ = ("attempt", "deadline", "delays", "reason", "start")
+    __slots__ = ("attempt", "deadline", "delays", "reason", "since_failure", "start")
 
-    def __init__(self, policy: Retry, start: float) -> None:
+    def __init__(self, policy: Retry, start: float | None) -> None:
+        # ``None``: nothing needed the start time, so the call skipped that clock read; time
+        # then counts from the end of the first failed attempt.
+        self.since_failure = start is None
+        if start is None:
+            start = _clock.now()
         self.start = start
         self.attempt = 1
         self.reason: GiveUpReason = "attempts"
@@ -142,6 +148,11 @@ class Retry(Strategy):
     - ``max_delay=60.0``: cap on any single wait, hints included.
     - ``name=None``, ``listeners=()``: for the ``RetryScheduled`` and ``RetryGaveUp`` events.
     - ``random=random.random``: the source of jitter, injectable for tests.
+
+    Timing: a call reads the clock before its first attempt only when something needs the
+    true start (a ``deadline``, or listeners timing attempts); otherwise the happy path never
+    reads it, and the ``elapsed`` of later events and of the give-up note counts from the end
+    of the first failed attempt (the note then says "after the first failure").
     """
 
     __slots__ = (
@@ -149,6 +160,7 @@ class Retry(Strategy):
         "_match",
         "_on",
         "_random",
+        "_timed",
         "attempts",
         "backoff",
         "deadline",
@@ -196,6 +208,9 @@ class Retry(Strategy):
         self.name = name
         self._listeners = validate_listeners(listeners)
         self._random = random
+        # Whether a call must read the clock before its first attempt (else it waits until a
+        # failure): only a deadline, or someone timing attempts, needs the true start.
+        self._timed = self.deadline is not None or bool(self._listeners)
 
     def __repr__(self) -> str:
         parts = [f"attempts={self.attempts}", f"on={self._on!r}", f"backoff={self.backoff!r}"]
@@ -214,7 +229,7 @@ class Retry(Strategy):
 
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` under this policy and return its result."""
-        start = _clock.now()
+        start = _clock.now() if self._timed or _events.observed else None
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
@@ -235,11 +250,11 @@ class Retry(Strategy):
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """Decorate an async function or method; the signature is kept."""
         match, on_result, slow = self._match, self.on_result, self._retry
-        listeners, done = self._listeners, self._attempt_done
+        listeners, done, timed = self._listeners, self._attempt_done, self._timed
 
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
-            start = _clock.now()
+            start = _clock.now() if timed or _events.observed else None
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
@@ -263,7 +278,7 @@ class Retry(Strategy):
         fn: Callable[..., Awaitable[T]],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        start: float,
+        start: float | None,
         exc: BaseException | None,
         result: Any,
     ) -> T:
@@ -299,10 +314,10 @@ class Retry(Strategy):
             attempt_var.set(outer_attempt)
 
     def _attempt_done(
-        self, attempt: int, started: float, exc: BaseException | None, rejected: bool
+        self, attempt: int, started: float | None, exc: BaseException | None, rejected: bool
     ) -> None:
         """Report one finished attempt, when anyone listens; cancellation is not reported."""
-        if not (self._listeners or _events.observed):
+        if started is None or not (self._listeners or _events.observed):
             return
         if exc is not None and never_handled(exc):
             return
@@ -337,10 +352,11 @@ class Retry(Strategy):
         if state.deadline is not None and now + delay >= state.deadline:
             state.reason = "deadline"
             return None
-        emit(
-            self._listeners,
-            RetryScheduled(self.name, state.attempt, delay, elapsed, exc, _result(result)),
-        )
+        if self._listeners or _events.observed:
+            emit(
+                self._listeners,
+                RetryScheduled(self.name, state.attempt, delay, elapsed, exc, _result(result)),
+            )
         return delay
 
     def _give_up(self, state: _CallState, exc: BaseException | None, result: Any) -> BaseException:
@@ -358,7 +374,10 @@ class Retry(Strategy):
             rejected = ResultRejected(result, state.attempt, elapsed)
             rejected.add_note(f"stoic: gave up: {why}")
             return rejected
-        exc.add_note(f"stoic: gave up after {state.attempt} attempt(s) in {elapsed:.3f}s: {why}")
+        since = " after the first failure" if state.since_failure else ""
+        exc.add_note(
+            f"stoic: gave up after {state.attempt} attempt(s) in {elapsed:.3f}s{since}: {why}"
+        )
         return exc
 
     # -- the attempt-loop form --------------------------------------------------------------
