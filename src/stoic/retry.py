@@ -229,7 +229,58 @@ class Retry(Strategy):
 
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` under this policy and return its result."""
-        start = _clock.now() if self._timed or _events.observed else None
+        if self._timed or _events.observed:
+            return await self._call_timed(fn, args, kwargs)
+        # The untimed first attempt: no clock read, no event (see "Timing" above).
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            if not self._match(exc):
+                raise
+            failure: BaseException | None = exc
+            result = _NOTHING
+        else:
+            if self.on_result is None or not self.on_result(result):
+                return result
+            failure = None
+        # Retried outside the ``except`` block, so later errors do not chain to this one.
+        return await self._retry(fn, args, kwargs, None, failure, result)
+
+    def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
+        """Decorate an async function or method; the signature is kept."""
+        match, on_result, slow, timed_call = (
+            self._match,
+            self.on_result,
+            self._retry,
+            self._call_timed,
+        )
+        timed = self._timed
+
+        # The body of ``call``, inlined: one coroutine per call instead of two.
+        @functools.wraps(fn)
+        async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
+            if timed or _events.observed:
+                return await timed_call(fn, args, kwargs)
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                if not match(exc):
+                    raise
+                failure: BaseException | None = exc
+                result = _NOTHING
+            else:
+                if on_result is None or not on_result(result):
+                    return result
+                failure = None
+            return await slow(fn, args, kwargs, None, failure, result)
+
+        return retrying
+
+    async def _call_timed(
+        self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> T:
+        """The first attempt when its start time matters (a deadline, or listeners)."""
+        start = _clock.now()
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
@@ -240,38 +291,10 @@ class Retry(Strategy):
             result = _NOTHING
         else:
             if self.on_result is None or not self.on_result(result):
-                if self._listeners or _events.observed:
-                    self._attempt_done(1, start, None, False)
+                self._attempt_done(1, start, None, False)
                 return result
             failure = None
-        # Retried outside the ``except`` block, so later errors do not chain to this one.
         return await self._retry(fn, args, kwargs, start, failure, result)
-
-    def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
-        """Decorate an async function or method; the signature is kept."""
-        match, on_result, slow = self._match, self.on_result, self._retry
-        listeners, done, timed = self._listeners, self._attempt_done, self._timed
-
-        @functools.wraps(fn)
-        async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
-            start = _clock.now() if timed or _events.observed else None
-            try:
-                result = await fn(*args, **kwargs)
-            except BaseException as exc:
-                if not match(exc):
-                    done(1, start, exc, False)
-                    raise
-                failure: BaseException | None = exc
-                result = _NOTHING
-            else:
-                if on_result is None or not on_result(result):
-                    if listeners or _events.observed:
-                        done(1, start, None, False)
-                    return result
-                failure = None
-            return await slow(fn, args, kwargs, start, failure, result)
-
-        return retrying
 
     async def _retry(
         self,
