@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Iterator
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 __all__ = ["ExceptionFilter", "Matcher", "compile_matcher", "iter_leaves", "never_handled"]
 
@@ -45,8 +45,23 @@ def never_handled(exc: BaseException) -> bool:
 def compile_matcher(option: ExceptionFilter, *, parameter: str) -> Matcher:
     """Turn an ``on=``-style option into a fast predicate; bad options raise at construction.
 
-    ``parameter`` names the option in the error message.
+    ``parameter`` names the option in the error message. Cached: strategies with equal options
+    share one matcher, and a strategy may recompile its option on a slow path for free.
     """
+    try:
+        return _compile_cached(option, parameter)
+    except TypeError as exc:
+        if "unhashable" not in str(exc):
+            raise
+        return _compile(option, parameter)
+
+
+@functools.lru_cache(maxsize=512)
+def _compile_cached(option: Any, parameter: str) -> Matcher:
+    return _compile(option, parameter)
+
+
+def _compile(option: ExceptionFilter, parameter: str) -> Matcher:
     if isinstance(option, type) and issubclass(option, BaseException):
         types: tuple[type[BaseException], ...] = (option,)
     elif isinstance(option, tuple):
@@ -66,9 +81,7 @@ def compile_matcher(option: ExceptionFilter, *, parameter: str) -> Matcher:
     return _types_matcher(types)
 
 
-@functools.lru_cache(maxsize=256)
 def _types_matcher(types: tuple[type[BaseException], ...]) -> Matcher:
-    # Cached: every strategy with the same types (``Exception`` by default) shares one.
     def matches(exc: BaseException) -> bool:
         if isinstance(exc, _NEVER):
             return False

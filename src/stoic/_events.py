@@ -105,7 +105,7 @@ def validate_listeners(listeners: Iterable[Listener]) -> tuple[Listener, ...]:
     return result
 
 
-def emit(listeners: tuple[Listener, ...], event: Event) -> None:
+def emit(listeners: Iterable[Listener], event: Event) -> None:
     """Deliver ``event`` to the strategy's listeners, its pipelines' ones, then the global ones.
 
     A listener that raises ``Exception`` is logged with its traceback and skipped; the caller

@@ -303,6 +303,7 @@ class CircuitBreakerStatistics:
 
 
 _DEFAULT_CONFIG = CircuitBreakerConfig()
+_NO_LEASES: dict[int, float] = {}
 # Per task: the open ``async with breaker:`` blocks, innermost last, as (breaker, token, start).
 _entries: ContextVar[tuple[tuple[CircuitBreaker, int, float], ...]] = ContextVar(
     "stoic_breaker_entries", default=()
@@ -334,13 +335,10 @@ class CircuitBreaker(Strategy):
         "_consecutive_failures",
         "_epoch",
         "_failed_calls",
-        "_failure_result",
         "_half_open_successes",
-        "_ignore",
         "_ignored_calls",
         "_isolated",
         "_leases",
-        "_listeners",
         "_open_until",
         "_plain",
         "_record",
@@ -365,12 +363,7 @@ class CircuitBreaker(Strategy):
         elif options:
             config = dataclasses.replace(config, **options)
         self._config = config
-        self._listeners: tuple[Listener, ...] = tuple(config.listeners)
         self._record = compile_matcher(config.record, parameter="record")
-        self._ignore = (
-            None if config.ignore is None else compile_matcher(config.ignore, parameter="ignore")
-        )
-        self._failure_result = config.failure_result
         self._slow_call_duration = config.slow_call_duration
         self._window: CountWindow | TimeWindow | None = None
         if config.window_size is not None:
@@ -380,7 +373,7 @@ class CircuitBreaker(Strategy):
         # A success admitted in CLOSED needs nothing but a counter reset: no clock, no window.
         self._plain = (
             self._window is None
-            and self._failure_result is None
+            and config.failure_result is None
             and self._slow_call_duration is None
         )
         self._state = _CLOSED
@@ -389,7 +382,9 @@ class CircuitBreaker(Strategy):
         # a call admitted in CLOSED holds that state's epoch, a probe holds its ticket.
         self._seq = 0
         self._epoch = 0
-        self._leases: dict[int, float] = {}  # probe ticket -> lease deadline
+        # Probe ticket -> lease deadline. Only HALF_OPEN needs it: until then every breaker
+        # shares one empty dict, which nothing but ``_admit`` ever adds to.
+        self._leases: dict[int, float] = _NO_LEASES
         self._open_until = 0.0
         self._clear_counts()
 
@@ -526,7 +521,10 @@ class CircuitBreaker(Strategy):
         self._enter(_OPEN)
         self._open_until = math.inf
         if old is not _OPEN:
-            emit(self._listeners, CircuitStateChanged(self.name, old, _OPEN, "isolated", math.inf))
+            emit(
+                self._config.listeners,
+                CircuitStateChanged(self.name, old, _OPEN, "isolated", math.inf),
+            )
 
     def reset(self) -> None:
         """Close the breaker and clear every count, the break duration and isolation."""
@@ -535,14 +533,14 @@ class CircuitBreaker(Strategy):
         self._enter(_CLOSED)
         self._clear_counts()
         if old is not _CLOSED:
-            emit(self._listeners, CircuitStateChanged(self.name, old, _CLOSED, "reset"))
+            emit(self._config.listeners, CircuitStateChanged(self.name, old, _CLOSED, "reset"))
 
     def _enter(self, state: CircuitState) -> None:
         """Start a new epoch in ``state``: every call admitted before it stops counting."""
         self._state = state
         self._seq += 1
         self._epoch = self._seq
-        self._leases.clear()
+        self._leases = _NO_LEASES
         self._half_open_successes = 0
         self._consecutive_failures = 0
         if self._window is not None:
@@ -560,6 +558,8 @@ class CircuitBreaker(Strategy):
             self._enter(_HALF_OPEN)
             event = CircuitStateChanged(self.name, _OPEN, _HALF_OPEN, "break_elapsed")
         leases = self._leases
+        if leases is _NO_LEASES:
+            leases = self._leases = {}
         if len(leases) >= self._config.half_open_max_calls:
             # A probe that outlived its lease gives up its permit to a new one.
             for ticket in [ticket for ticket, deadline in leases.items() if deadline <= now]:
@@ -570,13 +570,13 @@ class CircuitBreaker(Strategy):
         leases[self._seq] = now + self._break_duration
         ticket = self._seq
         if event is not None:
-            emit(self._listeners, event)
+            emit(self._config.listeners, event)
         return ticket
 
     def _reject(self, retry_after: float | None) -> NoReturn:
         self._rejected_calls += 1
         state = self._state
-        emit(self._listeners, CallRejectedByBreaker(self.name, state, retry_after))
+        emit(self._config.listeners, CallRejectedByBreaker(self.name, state, retry_after))
         label = "" if self.name is None else f" {self.name!r}"
         if retry_after is None:
             message = f"circuit breaker{label} is isolated until reset()"
@@ -592,7 +592,8 @@ class CircuitBreaker(Strategy):
             outcome = _UNCOUNTED
         else:
             try:
-                if self._ignore is not None and self._ignore(exc):
+                ignore = self._config.ignore
+                if ignore is not None and compile_matcher(ignore, parameter="ignore")(exc):
                     outcome = _IGNORED
                 else:
                     outcome = _FAILURE if self._record(exc) else _IGNORED
@@ -603,9 +604,10 @@ class CircuitBreaker(Strategy):
 
     def _settle_result(self, token: int, result: object, started: float) -> None:
         outcome = _SUCCESS
-        if self._failure_result is not None:
+        failure_result = self._config.failure_result
+        if failure_result is not None:
             try:
-                failed = self._failure_result(result)
+                failed = failure_result(result)
             except BaseException:
                 self._settle(token, _UNCOUNTED, started)
                 raise
@@ -650,7 +652,7 @@ class CircuitBreaker(Strategy):
                             self.name, _HALF_OPEN, _CLOSED, "probes_succeeded"
                         )
         if event is not None:
-            emit(self._listeners, event)
+            emit(self._config.listeners, event)
 
     def _count_closed(self, now: float, failed: bool, slow: bool) -> CircuitStateChanged | None:
         if failed or slow:
