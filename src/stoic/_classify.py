@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 __all__ = ["ExceptionFilter", "Matcher", "compile_matcher", "iter_leaves", "never_handled"]
 
@@ -49,7 +49,7 @@ def compile_matcher(option: ExceptionFilter, *, parameter: str) -> Matcher:
     share one matcher, and a strategy may recompile its option on a slow path for free.
     """
     try:
-        return _compile_cached(option, parameter)
+        return _compile_cached(cast(Any, option), parameter)
     except TypeError as exc:
         if "unhashable" not in str(exc):
             raise
