@@ -744,3 +744,23 @@ class TestAttemptCompleted:
         with pytest.raises(asyncio.CancelledError):
             await task
         assert events == []
+
+
+class TestGarbage:
+    """A retried call leaves no reference cycle behind (exceptions hold frames)."""
+
+    async def test_retried_calls_leave_no_cycles(self) -> None:
+        import gc
+
+        policy = Retry(backoff=constant(0))
+        decorated = policy(Flaky())
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(20):
+                await policy.call(Flaky(ConnectionError(), value=1))
+                decorated.__wrapped__.failures.append(ConnectionError())  # type: ignore[attr-defined]
+                await decorated()
+            assert gc.collect() == 0
+        finally:
+            gc.enable()

@@ -244,7 +244,10 @@ class Retry(Strategy):
                 return result
             failure = None
         # Retried outside the ``except`` block, so later errors do not chain to this one.
-        return await self._retry(fn, args, kwargs, None, failure, result)
+        try:
+            return await self._retry(fn, args, kwargs, None, failure, result)
+        finally:
+            failure = None  # its traceback holds this frame: no reference cycle
 
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """Decorate an async function or method; the signature is kept."""
@@ -272,7 +275,10 @@ class Retry(Strategy):
                 if on_result is None or not on_result(result):
                     return result
                 failure = None
-            return await slow(fn, args, kwargs, None, failure, result)
+            try:
+                return await slow(fn, args, kwargs, None, failure, result)
+            finally:
+                failure = None  # its traceback holds this frame: no reference cycle
 
         return retrying
 
@@ -294,7 +300,10 @@ class Retry(Strategy):
                 self._attempt_done(1, start, None, False)
                 return result
             failure = None
-        return await self._retry(fn, args, kwargs, start, failure, result)
+        try:
+            return await self._retry(fn, args, kwargs, start, failure, result)
+        finally:
+            failure = None  # its traceback holds this frame: no reference cycle
 
     async def _retry(
         self,
@@ -306,7 +315,10 @@ class Retry(Strategy):
         result: Any,
     ) -> T:
         state = _CallState(self, start)
-        self._attempt_done(1, start, exc, exc is None)
+        # Whether to time attempts and report them; fixed for the call, read once.
+        observing = bool(self._listeners) or _events.observed
+        if observing:
+            self._attempt_done(1, start, exc, exc is None)
         outer_attempt = attempt_var.get()
         try:
             while True:
@@ -316,25 +328,29 @@ class Retry(Strategy):
                 await _clock.sleep(delay)
                 state.attempt += 1
                 attempt_var.set(state.attempt)
-                started = _clock.now()
+                started = _clock.now() if observing else None
                 try:
                     result = await fn(*args, **kwargs)
                 except BaseException as error:
-                    if not self._match(error):
+                    if observing:
                         self._attempt_done(state.attempt, started, error, False)
+                    if not self._match(error):
                         error.add_note(f"stoic: not retried: attempt {state.attempt} raised it")
                         raise
-                    self._attempt_done(state.attempt, started, error, False)
                     exc, result = error, _NOTHING
                     continue
                 rejected = self.on_result is not None and self.on_result(result)
-                self._attempt_done(state.attempt, started, None, rejected)
+                if observing:
+                    self._attempt_done(state.attempt, started, None, rejected)
                 if rejected:
                     exc = None
                     continue
                 return result  # type: ignore[no-any-return]
         finally:
             attempt_var.set(outer_attempt)
+            # The exception's traceback holds this frame: drop the frame's hold on it, or
+            # each retried call would leave a reference cycle for the garbage collector.
+            exc = None
 
     def _attempt_done(
         self, attempt: int, started: float | None, exc: BaseException | None, rejected: bool
@@ -354,8 +370,8 @@ class Retry(Strategy):
 
     def _plan(self, state: _CallState, exc: BaseException | None, result: Any) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` to give up (``state.reason``)."""
-        now = _clock.now()
-        elapsed = now - state.start
+        observing = self._listeners or _events.observed
+        now = _clock.now() if observing or state.deadline is not None else 0.0
         limit = self.attempts
         if testing_state.attempts is not None:
             limit = min(limit, testing_state.attempts)
@@ -375,7 +391,8 @@ class Retry(Strategy):
         if state.deadline is not None and now + delay >= state.deadline:
             state.reason = "deadline"
             return None
-        if self._listeners or _events.observed:
+        if observing:
+            elapsed = now - state.start
             emit(
                 self._listeners,
                 RetryScheduled(self.name, state.attempt, delay, elapsed, exc, _result(result)),
