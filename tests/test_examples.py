@@ -13,7 +13,14 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 
 def test_there_is_one_example_per_seed_pattern() -> None:
     names = {path.stem for path in EXAMPLES}
-    assert {"retry", "circuit_breaker", "bulkhead", "fallback"} <= names
+    assert {
+        "retry",
+        "circuit_breaker",
+        "bulkhead",
+        "fallback",
+        "partial_failure",
+        "exception_groups",
+    } <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.stem)

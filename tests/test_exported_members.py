@@ -10,11 +10,15 @@ import stoic
 # Modules still being integrated are added here as they land.
 READY = {
     "backoff",
+    "batch",
     "bulkhead",
     "circuit_breaker",
+    "config",
     "exceptions",
     "fallback",
+    "groups",
     "pipeline",
+    "registry",
     "retry",
     "timeout",
 }

@@ -7,6 +7,7 @@ partial-failure batches and exception-group helpers. ``stoic.testing`` has virtu
 from stoic._context import CallContext, call_context
 from stoic._events import Event, Listener, Severity, add_listener, remove_listener
 from stoic.backoff import Backoff, Jitter, constant, exponential, linear
+from stoic.batch import Outcome, gather_outcomes, gather_partial, map_outcomes, map_partial
 from stoic.bulkhead import Bulkhead, BulkheadStatistics, CallRejectedByBulkhead
 from stoic.circuit_breaker import (
     CallRejectedByBreaker,
@@ -37,6 +38,7 @@ from stoic.fallback import (
     with_fallback,
     with_fallback_chain,
 )
+from stoic.groups import handle_exception_group, leaf_exceptions, split_exception_group
 from stoic.pipeline import Pipeline, PipelineCompleted, standard_pipeline
 from stoic.registry import Registry, default_registry, get_or_create
 from stoic.retry import (
@@ -74,6 +76,7 @@ __all__ = [
     "FallbackUsed",
     "Jitter",
     "Listener",
+    "Outcome",
     "Pipeline",
     "PipelineCompleted",
     "Registry",
@@ -94,9 +97,15 @@ __all__ = [
     "current_deadline",
     "default_registry",
     "exponential",
+    "gather_outcomes",
+    "gather_partial",
     "get_or_create",
+    "handle_exception_group",
+    "leaf_exceptions",
     "linear",
     "load_pipelines",
+    "map_outcomes",
+    "map_partial",
     "pipeline_from_config",
     "pipeline_to_config",
     "remaining",
@@ -104,6 +113,7 @@ __all__ = [
     "retry",
     "retry_after_hint",
     "retry_with_backoff",
+    "split_exception_group",
     "standard_pipeline",
     "strategy_to_config",
     "timeout",
