@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from stoic.circuit_breaker import CircuitBreaker, CircuitBreakerConfig, CircuitStateChanged
-from stoic.exceptions import CircuitBreakerOpen
+from stoic import CircuitBreaker, CircuitBreakerConfig, CircuitBreakerOpen, CircuitStateChanged
 from stoic.testing import run
 
 OUTAGE = (10.0, 70.0)  # seconds of loop time during which the service fails
