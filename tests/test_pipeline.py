@@ -398,7 +398,7 @@ class TestPipelineCompleted:
             await task
         assert not [e for e in events if isinstance(e, PipelineCompleted)]
 
-    async def test_global_listener_sees_unnamed_pipelines(self) -> None:
+    async def test_global_listener_sees_named_pipelines_only(self) -> None:
         from stoic._events import add_listener, remove_listener
         from stoic.pipeline import PipelineCompleted
 
@@ -407,10 +407,17 @@ class TestPipelineCompleted:
         try:
 
             @Pipeline(Retry())
-            async def op() -> int:
+            async def anonymous() -> int:
                 return 1
 
-            await op()
+            @Pipeline(Retry(), name="named")
+            async def named() -> int:
+                return 2
+
+            await anonymous()
+            await named()
+            await Pipeline(Retry()).call(anonymous)
         finally:
             remove_listener(events.append)
-        assert [type(e) for e in events if isinstance(e, PipelineCompleted)] == [PipelineCompleted]
+        completed = [e for e in events if isinstance(e, PipelineCompleted)]
+        assert [e.name for e in completed] == ["named"]

@@ -59,8 +59,9 @@ __all__ = ["Pipeline", "PipelineCompleted", "standard_pipeline"]
 class PipelineCompleted(Event):
     """A call through a pipeline ended: ``outcome`` ``"success"`` or ``"failure"``.
 
-    ``duration`` in seconds. Emitted only while something listens (the pipeline's listeners,
-    or global ones); cancelled calls are not reported.
+    ``duration`` in seconds. Emitted by named pipelines and pipelines with listeners, while
+    something listens (the pipeline's listeners, or global ones); an anonymous pipeline is
+    just its strategies and reports nothing of its own. Cancelled calls are not reported.
     """
 
     severity: ClassVar[Severity] = Severity.DEBUG
@@ -124,7 +125,7 @@ class Pipeline(Strategy):
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` through every strategy, outermost first."""
         entry = self._entry
-        if self.name is None and not self._listeners and not _events.observed:
+        if self.name is None and not self._listeners:
             if entry is None:
                 return await fn(*args, **kwargs)
             return await entry(*self._rest, fn, *args, **kwargs)  # type: ignore[no-any-return]
@@ -172,15 +173,17 @@ class Pipeline(Strategy):
         """Decorate an async function so every call runs through the pipeline."""
         if self.name is not None or self._listeners or self._entry is None:
             return super().__call__(fn)
-        entry, rest, slow = self._entry, self._rest, self._call_in_context
-
-        @functools.wraps(fn)
-        async def piped(*args: P.args, **kwargs: P.kwargs) -> T:
-            if _events.observed:
-                return await slow(fn, args, kwargs)
-            return await entry(*rest, fn, *args, **kwargs)  # type: ignore[no-any-return]
-
-        return piped
+        # Compose the strategies' own decorators once, here, rather than chaining ``call``s
+        # on every call: their decorator forms are inlined, and no argument tuple is rebuilt.
+        composed: Callable[..., Awaitable[T]] = fn
+        for strategy in reversed(self.strategies):
+            composed = (
+                strategy(composed)
+                if isinstance(strategy, Strategy)
+                else _via_call(strategy, composed)
+            )
+        # Each strategy's decorator keeps the signature and ``__wrapped__`` chain of ``fn``.
+        return composed  # type: ignore[return-value]
 
     def describe(self) -> str:
         """A readable listing of the strategies, outermost first, with what each one does."""
@@ -190,6 +193,16 @@ class Pipeline(Strategy):
         lines = [f"{title}, outermost first:"]
         lines.extend(_describe(self.strategies, depth=1))
         return "\n".join(lines)
+
+
+def _via_call(strategy: Any, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """A decorator form for a strategy that only has ``call``."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> T:
+        return await strategy.call(fn, *args, **kwargs)  # type: ignore[no-any-return]
+
+    return wrapper
 
 
 def _describe(strategies: tuple[Strategy, ...], depth: int) -> Iterator[str]:
