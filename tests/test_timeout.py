@@ -166,3 +166,58 @@ class TestValidation:
 
     def test_repr(self) -> None:
         assert repr(timeout(2.5, name="api")) == "timeout(2.5, name='api')"
+
+
+class TestDeadlineLifetime:
+    """A deadline applies only while its block runs (regression: review finding 1)."""
+
+    async def test_task_spawned_inside_does_not_keep_a_dead_deadline(self) -> None:
+        seen: list[float | None] = []
+        release = asyncio.Event()
+
+        async def background() -> None:
+            await release.wait()
+            seen.append(remaining())
+
+        async with timeout(5):
+            task = asyncio.create_task(background())
+            assert remaining() == 5.0
+        await asyncio.sleep(10)
+        release.set()
+        await task
+        assert seen == [None]
+
+    async def test_outer_deadline_still_applies_when_an_inner_one_ended(self) -> None:
+        seen: list[float | None] = []
+        release = asyncio.Event()
+
+        async def background() -> None:
+            await release.wait()
+            seen.append(remaining())
+
+        async with timeout(30):
+            async with timeout(5):
+                task = asyncio.create_task(background())
+            await asyncio.sleep(10)
+            release.set()
+            await task
+        assert seen == [20.0]
+
+
+class _OffsetClockLoop(asyncio.SelectorEventLoop):
+    """A loop whose clock is not ``time.monotonic`` (like the ``looptime`` plugin's)."""
+
+    def time(self) -> float:
+        return super().time() + 10_000.0
+
+
+def test_timeout_uses_the_loop_clock_for_its_own_expiry() -> None:
+    async def main() -> str:
+        try:
+            await timeout(0.01).call(asyncio.sleep, 5)
+        except TimeoutExceeded:
+            return "timed out"
+        return "no timeout"
+
+    with asyncio.Runner(loop_factory=_OffsetClockLoop) as runner:
+        assert runner.run(main()) == "timed out"

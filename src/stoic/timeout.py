@@ -28,23 +28,47 @@ from stoic.exceptions import TimeoutExceeded
 
 __all__ = ["Timeout", "TimeoutExpired", "current_deadline", "remaining", "timeout"]
 
-# Absolute deadline (loop time) of the innermost active timeout, already clipped to outer ones.
-_deadline: ContextVar[float | None] = ContextVar("stoic_deadline", default=None)
-# Per-task stack of (timeout, asyncio scope, token) for the ``async with`` form, so that one
-# Timeout object can be entered by many tasks at once.
-_scopes: ContextVar[tuple[tuple[Timeout, asyncio.Timeout, Token[float | None]], ...]] = ContextVar(
-    "stoic_timeout_scopes", default=()
-)
+class _Deadline:
+    """One active timeout's deadline, linked to the one it was entered under.
+
+    Tasks spawned inside a timeout copy the context, and with it this object; they may outlive
+    the block. ``alive`` turns false when the block ends, so such a task stops seeing a
+    deadline that no longer applies to it.
+    """
+
+    __slots__ = ("alive", "at", "outer")
+
+    def __init__(self, at: float | None, outer: _Deadline | None) -> None:
+        self.at = at  # on stoic's clock; None for an infinite timeout
+        self.outer = outer
+        self.alive = True
+
+
+_deadline: ContextVar[_Deadline | None] = ContextVar("stoic_deadline", default=None)
+_Entry = tuple["Timeout", asyncio.Timeout, _Deadline, Token[_Deadline | None]]
+# Per-task stack of entries for the ``async with`` form, so that one Timeout object can be
+# entered by many tasks at once.
+_scopes: ContextVar[tuple[_Entry, ...]] = ContextVar("stoic_timeout_scopes", default=())
 
 
 def current_deadline() -> float | None:
-    """The innermost deadline as an absolute time on the loop's clock, or ``None``."""
-    return _deadline.get()
+    """The earliest deadline of the timeouts still active around this code, or ``None``.
+
+    An absolute time on stoic's clock (``remaining()`` is usually what you want).
+    """
+    holder = _deadline.get()
+    earliest: float | None = None
+    while holder is not None:
+        at = holder.at
+        if holder.alive and at is not None and (earliest is None or at < earliest):
+            earliest = at
+        holder = holder.outer
+    return earliest
 
 
 def remaining() -> float | None:
-    """Seconds left before the innermost active stoic deadline (may be <= 0), or ``None``."""
-    deadline = _deadline.get()
+    """Seconds left before the earliest active stoic deadline (may be <= 0), or ``None``."""
+    deadline = current_deadline()
     if deadline is None:
         return None
     return deadline - _clock.now()
@@ -76,16 +100,13 @@ class Timeout(Strategy):
         name = f", name={self.name!r}" if self.name is not None else ""
         return f"timeout({self.seconds!r}{name})"
 
-    def _enter(self) -> tuple[asyncio.Timeout, Token[float | None]]:
-        outer = _deadline.get()
-        own = _clock.now() + self.seconds if self.seconds != math.inf else None
-        if own is None:
-            deadline = outer
-        elif outer is None or own < outer:
-            deadline = own
-        else:
-            deadline = outer
-        return asyncio.timeout_at(own), _deadline.set(deadline)
+    def _enter(self) -> tuple[asyncio.Timeout, _Deadline, Token[_Deadline | None]]:
+        finite = self.seconds != math.inf
+        holder = _Deadline(_clock.now() + self.seconds if finite else None, _deadline.get())
+        # Relative, so asyncio reads its own loop clock: right even where that clock is not
+        # the one stoic plans with.
+        scope = asyncio.timeout(self.seconds if finite else None)
+        return scope, holder, _deadline.set(holder)
 
     def _expired(self) -> TimeoutExceeded:
         emit(self._listeners, TimeoutExpired(self.name, self.seconds))
@@ -93,7 +114,7 @@ class Timeout(Strategy):
 
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)``; raise ``TimeoutExceeded`` if it outlives ``seconds``."""
-        scope, token = self._enter()
+        scope, holder, token = self._enter()
         try:
             async with scope:
                 return await fn(*args, **kwargs)
@@ -103,12 +124,13 @@ class Timeout(Strategy):
                 raise self._expired() from error.__cause__ or error
             raise
         finally:
+            holder.alive = False
             _deadline.reset(token)
 
     async def __aenter__(self) -> Timeout:
-        scope, token = self._enter()
+        scope, holder, token = self._enter()
         await scope.__aenter__()
-        _scopes.set((*_scopes.get(), (self, scope, token)))
+        _scopes.set((*_scopes.get(), (self, scope, holder, token)))
         return self
 
     async def __aexit__(
@@ -118,10 +140,14 @@ class Timeout(Strategy):
         tb: TracebackType | None,
     ) -> None:
         stack = _scopes.get()
-        owner, scope, token = stack[-1]
-        if owner is not self:
-            raise RuntimeError("stoic timeouts must be exited in the reverse order of entry")
+        if not stack or stack[-1][0] is not self:
+            raise RuntimeError(
+                "stoic timeouts must be exited in the task that entered them, in the reverse "
+                "order of entry"
+            )
+        _, scope, holder, token = stack[-1]
         _scopes.set(stack[:-1])
+        holder.alive = False
         _deadline.reset(token)
         try:
             await scope.__aexit__(exc_type, exc, tb)
