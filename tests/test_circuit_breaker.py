@@ -831,7 +831,7 @@ class BreakerMachine(RuleBasedStateMachine):
         super().__init__()
         self.clock = VirtualClock()
         self.loop = self.clock.new_event_loop()
-        _clock.enter_virtual_time()  # what VirtualClock.run does; this loop runs step by step
+        _clock.enter_virtual_time(self.clock.time)  # as VirtualClock.run does; run step by step
         self.breaker = CircuitBreaker(
             failure_threshold=THRESHOLD,
             success_threshold=SUCCESSES,
@@ -846,7 +846,7 @@ class BreakerMachine(RuleBasedStateMachine):
             task.cancel()
         self.loop.run_until_complete(asyncio.sleep(0))
         self.loop.close()
-        _clock.exit_virtual_time()
+        _clock.exit_virtual_time(self.clock.time)
 
     def attempt(self, fn: Callable[[], Awaitable[str]]) -> tuple[str, int] | None:
         """Check admission against the model; return the model's token if admitted."""

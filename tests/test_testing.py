@@ -106,3 +106,40 @@ class TestTestingMode:
             set_testing(False)
         assert not is_testing()
         assert _clock.testing_state.attempts is None
+
+
+class TestVirtualTimeRobustness:
+    """Nesting, timers left pending, and threads (regressions: review findings 3, 4, 12)."""
+
+    def test_nested_blocks_restore_the_outer_clock(self) -> None:
+        async def main() -> tuple[float, float]:
+            loop = asyncio.get_running_loop()
+            with virtual_time() as outer:
+                with virtual_time():
+                    await asyncio.sleep(50)
+                real_before = time.monotonic()
+                await asyncio.sleep(100)  # still virtual: instant
+                took = time.monotonic() - real_before
+                assert loop.time() == outer.time()
+            return took, loop.time() - time.monotonic()
+
+        took, drift = asyncio.run(main())
+        assert took < 0.5
+        assert abs(drift) < 0.5
+
+    def test_timers_made_inside_fire_on_the_real_clock_after(self) -> None:
+        async def main() -> float:
+            loop = asyncio.get_running_loop()
+            fired = loop.create_future()
+            with virtual_time():
+                await asyncio.sleep(3600)
+                loop.call_later(0.01, fired.set_result, None)
+            start = time.monotonic()
+            await asyncio.wait_for(fired, 2)
+            return time.monotonic() - start
+
+        assert asyncio.run(main()) < 0.5
+
+    async def test_clock_reads_from_a_worker_thread(self) -> None:
+        await asyncio.sleep(42)
+        assert await asyncio.to_thread(_clock.now) == 42.0

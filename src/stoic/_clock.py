@@ -24,26 +24,33 @@ __all__ = ["enter_virtual_time", "exit_virtual_time", "now", "sleep", "testing_s
 
 
 def _loop_now() -> float:
-    return get_running_loop().time()
+    try:
+        return get_running_loop().time()
+    except RuntimeError:
+        # A worker thread (``asyncio.to_thread``) has no loop: use the virtual clock running.
+        if _virtual_clocks:
+            return _virtual_clocks[-1]()
+        return time.monotonic()
 
 
 #: Seconds on the loop's monotonic clock (virtual while a virtual-time loop runs).
 now: Callable[[], float] = time.monotonic
-_virtual_users = 0
+# The time() of each virtual clock running, innermost last.
+_virtual_clocks: list[Callable[[], float]] = []
 
 
-def enter_virtual_time() -> None:
+def enter_virtual_time(clock_time: Callable[[], float]) -> None:
     """A virtual-time loop starts: read time from the running loop from now on."""
-    global now, _virtual_users
-    _virtual_users += 1
+    global now
+    _virtual_clocks.append(clock_time)
     now = _loop_now
 
 
-def exit_virtual_time() -> None:
+def exit_virtual_time(clock_time: Callable[[], float]) -> None:
     """A virtual-time loop ended: back to the direct monotonic read when none is left."""
-    global now, _virtual_users
-    _virtual_users -= 1
-    if _virtual_users == 0:
+    global now
+    _virtual_clocks.remove(clock_time)
+    if not _virtual_clocks:
         now = time.monotonic
 
 

@@ -21,6 +21,7 @@ once) and can cap retry attempts; it also works as a context manager.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import selectors
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
@@ -72,12 +73,12 @@ class VirtualClock:
 
     def run(self, main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:
         """Run ``main`` to completion on a fresh loop driven by this clock."""
-        _clock.enter_virtual_time()
+        _clock.enter_virtual_time(self.time)
         try:
             with asyncio.Runner(debug=debug, loop_factory=self.new_event_loop) as runner:
                 return runner.run(main)
         finally:
-            _clock.exit_virtual_time()
+            _clock.exit_virtual_time(self.time)
 
 
 class _AutojumpSelector:
@@ -124,23 +125,44 @@ def virtual_time(*, autojump_threshold: float = 0.0) -> Iterator[VirtualClock]:
     """Switch the *running* loop to virtual time for the duration of the block.
 
     For test frameworks that own the loop (pytest-asyncio, anyio). The clock starts at the
-    loop's current time, so timers already scheduled keep their meaning. Needs a selector
-    event loop (the asyncio default; not uvloop).
+    loop's current time, so timers already scheduled keep their meaning; on exit, timers
+    scheduled inside the block and still pending are moved back onto the loop's own clock
+    (a ``call_later(5)`` made inside still fires 5 virtual-then-real seconds later). Times
+    that objects *remember* (a breaker's open-until) stay on the virtual timeline: don't let
+    such objects outlive the block. Blocks nest. Needs a selector event loop (the asyncio
+    default; not uvloop).
     """
     loop = asyncio.get_running_loop()
     selector = getattr(loop, "_selector", None)
     if selector is None:
         raise RuntimeError(f"virtual_time() needs a selector event loop, not {type(loop).__name__}")
+    patched_time = loop.__dict__.get("time")  # an enclosing virtual_time()'s clock, if any
     clock = VirtualClock(loop.time(), autojump_threshold=autojump_threshold)
+    scheduled: list[asyncio.TimerHandle] = getattr(loop, "_scheduled", [])
+    before = {id(handle) for handle in scheduled}
     loop.time = clock.time  # type: ignore[method-assign]
     loop._selector = _AutojumpSelector(selector, clock)  # type: ignore[attr-defined]
-    _clock.enter_virtual_time()
+    _clock.enter_virtual_time(clock.time)
     try:
         yield clock
     finally:
-        _clock.exit_virtual_time()
-        del loop.time
+        _clock.exit_virtual_time(clock.time)
+        if patched_time is None:
+            del loop.time
+        else:
+            loop.time = patched_time  # type: ignore[method-assign]
         loop._selector = selector  # type: ignore[attr-defined]
+        _rebase_timers(scheduled, before, clock.time() - loop.time())
+
+
+def _rebase_timers(scheduled: list[asyncio.TimerHandle], before: set[int], offset: float) -> None:
+    """Move timers made on the virtual timeline back by ``offset`` onto the loop's clock."""
+    if not offset:
+        return
+    for handle in scheduled:
+        if id(handle) not in before:
+            handle._when -= offset  # type: ignore[attr-defined]
+    heapq.heapify(scheduled)
 
 
 class set_testing:
