@@ -91,6 +91,15 @@ class TestRegistry:
             thread.join()
         assert len({id(result) for result in results}) == 1
 
+    def test_factory_may_use_the_registry(self) -> None:
+        registry = Registry()
+
+        def pipeline() -> tuple[object, object]:
+            return ("pipeline", registry.get_or_create("breaker", object))
+
+        made = registry.get_or_create("payments", pipeline)
+        assert made[1] is registry.get("breaker")
+
     def test_module_level_get_or_create_uses_the_default_registry(self) -> None:
         try:
             item = get_or_create("test-default", object)

@@ -306,6 +306,24 @@ class TestDelayHint:
             await Retry(delay_hint=self.hint, deadline=20.0).call(flaky)
         assert flaky.times == [0.0]
 
+    async def test_hint_that_raises_is_logged_and_the_backoff_used(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        def broken(exc: BaseException) -> float:
+            raise RuntimeError("bug in the Retry-After parser")
+
+        flaky = Flaky(ConnectionError("real"), ConnectionError("real again"))
+        with caplog.at_level(logging.ERROR, logger="stoic"):
+            await Retry(backoff=constant(2.0), delay_hint=broken).call(flaky)
+        assert flaky.times == [0.0, 2.0, 4.0]
+        assert "delay_hint" in caplog.text
+
+    @pytest.mark.parametrize("bad", [-1.0, float("nan"), "5", float("inf")])
+    async def test_hint_that_is_not_seconds_is_ignored(self, bad: Any) -> None:
+        flaky = Flaky(ConnectionError())
+        await Retry(backoff=constant(1.5), delay_hint=lambda exc: bad).call(flaky)
+        assert flaky.times == [0.0, 1.5]
+
     async def test_hint_sees_rejected_results(self) -> None:
         results = iter([{"wait": 4.0}, {"wait": None, "ok": True}])
 

@@ -42,6 +42,9 @@ class Registry:
     ) -> S:
         """The object registered as ``name``; made by ``factory()`` and registered if absent.
 
+        ``factory`` may call the registry itself. When threads race for a new name, each may
+        call ``factory`` but all get the one object registered first.
+
         ``kind``, when given, checks that the registered object is of that type (``TypeError``
         otherwise), so a name cannot silently stand for two kinds of thing.
         """
@@ -49,14 +52,15 @@ class Registry:
         if item is None:
             if not isinstance(name, str) or not name:
                 raise ValueError(f"name must be a non-empty str, got {name!r}")
+            # The factory runs outside the lock, so it may itself use the registry (a pipeline
+            # built from a registered breaker). Threads racing here may each build one; the
+            # first registered wins and every caller gets that one.
+            made = factory()
             with self._lock:
-                item = self._items.get(name)
-                if item is None:
-                    item = factory()
-                    self._items[name] = item
+                item = self._items.setdefault(name, made)
         if kind is not None and not isinstance(item, kind):
             raise TypeError(f"{name!r} is registered as {item!r}, not a {kind.__name__}")
-        return item
+        return item  # type: ignore[no-any-return]
 
     def register(self, name: str, item: S, *, replace: bool = False) -> S:
         """Register ``item`` as ``name``; ``ValueError`` if taken, unless ``replace``."""

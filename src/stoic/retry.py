@@ -144,7 +144,8 @@ class Retry(Strategy):
       it. A running attempt is not interrupted: wrap it in ``timeout`` for that. An enclosing
       ``timeout``'s deadline is honoured the same way.
     - ``delay_hint=None``: callable receiving the exception (or the rejected result) and
-      returning seconds to wait, or ``None`` to use the backoff (e.g. ``Retry-After``).
+      returning seconds to wait, or ``None`` to use the backoff (e.g. ``Retry-After``). A
+      hint that raises or returns a non-number is logged and ignored.
     - ``max_delay=60.0``: cap on any single wait, hints included.
     - ``name=None``, ``listeners=()``: for the ``RetryScheduled`` and ``RetryGaveUp`` events.
     - ``random=random.random``: the source of jitter, injectable for tests.
@@ -380,10 +381,8 @@ class Retry(Strategy):
             return None
         delay = next(state.delays)
         if self.delay_hint is not None:
-            hint = self.delay_hint(result if exc is None else exc)
+            hint = self._hint(result if exc is None else exc)
             if hint is not None:
-                if not hint >= 0:
-                    hint = 0.0  # a malformed hint must not break the retry; wait the least
                 delay = hint
         delay = min(delay, self.max_delay)
         if testing_state.no_wait:
@@ -398,6 +397,28 @@ class Retry(Strategy):
                 RetryScheduled(self.name, state.attempt, delay, elapsed, exc, _result(result)),
             )
         return delay
+
+    def _hint(self, outcome: Any) -> float | None:
+        """The ``delay_hint`` for ``outcome``, or ``None``; a failing hint never breaks the call.
+
+        A hint that raises, or returns something other than a number >= 0, is logged on the
+        ``stoic`` logger and ignored (the backoff decides), so a bug in a ``Retry-After``
+        parser cannot replace the caller's real error.
+        """
+        assert self.delay_hint is not None
+        try:
+            hint = self.delay_hint(outcome)
+        except Exception:
+            _events.logger.exception("stoic: delay_hint %r failed; using the backoff", self)
+            return None
+        if hint is None:
+            return None
+        if isinstance(hint, bool) or not isinstance(hint, int | float) or not 0 <= hint < math.inf:
+            _events.logger.warning(
+                "stoic: delay_hint %r returned %r, not seconds >= 0; using the backoff", self, hint
+            )
+            return None
+        return float(hint)
 
     def _give_up(self, state: _CallState, exc: BaseException | None, result: Any) -> BaseException:
         """Emit ``RetryGaveUp``; return what to raise: ``exc`` noted, or ``ResultRejected``."""
