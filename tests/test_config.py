@@ -124,6 +124,14 @@ class TestRoundTrip:
         with pytest.raises(ValueError, match="retry on is a predicate"):
             pipeline_to_config(Pipeline(Retry(on=lambda e: True)))
 
+    def test_fallback_result_predicate_cannot_be_written(self) -> None:
+        with pytest.raises(ValueError, match="fallback on_result is a function"):
+            pipeline_to_config(Pipeline(Fallback([], on=None, on_result=lambda r: not r)))
+
+    def test_validate_false_round_trips(self) -> None:
+        pipeline = Pipeline(Retry(), Retry(), validate=False)
+        assert len(pipeline_from_config(pipeline_to_config(pipeline))) == 2
+
     def test_hooks_cannot_be_written(self) -> None:
         with pytest.raises(ValueError, match="retry on_result is a function"):
             pipeline_to_config(Pipeline(Retry(on_result=lambda r: r is None)))
@@ -149,6 +157,7 @@ class TestErrors:
             ({"type": "bulkhead", "max_concurrent": 0}, r"max_concurrent must be"),
             ({"type": "teleport"}, r"type must be one of timeout, retry"),
             ("retry", r"expected a table"),
+            ({"type": "fallback"}, r"a fallback needs its 'value'"),
         ],
     )
     def test_bad_entries(self, entry: Any, message: str) -> None:
@@ -161,6 +170,10 @@ class TestErrors:
         }
         with pytest.raises(ValueError, match="can never fire"):
             pipeline_from_config(config)
+
+    def test_validate_must_be_a_bool(self) -> None:
+        with pytest.raises(ValueError, match="'validate' must be true or false"):
+            pipeline_from_config({"validate": "no", "strategies": []})
 
     def test_validate_false_in_config(self) -> None:
         config = {

@@ -163,9 +163,11 @@ def _strategy(value: object, where: str) -> Strategy:
             return Bulkhead(**options)
         if kind == "fallback":
             _check_keys(entry, ("value", "on", "name"), where)
+            if "value" not in options:
+                raise _fail(where, "a fallback needs its 'value'")
             if "on" in options:
                 options["on"] = _exceptions(options["on"], f"{where}.on")
-            return Fallback(options.pop("value", None), **options)
+            return Fallback(options.pop("value"), **options)
         if kind == "pipeline":
             return pipeline_from_config(entry, where=where)
     except _ConfigError:
@@ -186,12 +188,11 @@ def pipeline_from_config(
     if not isinstance(strategies, list):
         raise _fail(where, f"'strategies' must be a list of tables, got {strategies!r}")
     built = [_strategy(entry, f"{where}.strategies[{i}]") for i, entry in enumerate(strategies)]
+    validate = config.get("validate", True)
+    if not isinstance(validate, bool):
+        raise _fail(where, f"'validate' must be true or false, got {validate!r}")
     try:
-        return Pipeline(
-            *built,
-            name=config.get("name", name),
-            validate=bool(config.get("validate", True)),
-        )
+        return Pipeline(*built, name=config.get("name", name), validate=validate)
     except (TypeError, ValueError) as exc:
         raise _fail(where, str(exc)) from None
 
@@ -304,6 +305,8 @@ def strategy_to_config(strategy: Strategy) -> dict[str, Any]:
     if isinstance(strategy, Fallback):
         if strategy.handler is not None:
             raise ValueError("fallback handler is a function, which config cannot express")
+        if strategy.on_result is not None:
+            raise ValueError("fallback on_result is a function, which config cannot express")
         entry = {"type": "fallback", "value": strategy.value, "name": strategy.name}
         if strategy.on is not None:
             entry["on"] = _exception_names(strategy.on, "fallback on")
@@ -312,10 +315,17 @@ def strategy_to_config(strategy: Strategy) -> dict[str, Any]:
 
 
 def pipeline_to_config(pipeline: Pipeline) -> dict[str, Any]:
-    """The config dict of ``pipeline``: ``pipeline_from_config`` of it builds an equal one."""
-    return _without_none(
+    """The config dict of ``pipeline``: ``pipeline_from_config`` of it builds an equal one.
+
+    Listeners are code, not configuration: they are not written (attach them again after
+    loading). Predicates and hooks raise ``ValueError``.
+    """
+    config = _without_none(
         {
             "name": pipeline.name,
             "strategies": [strategy_to_config(strategy) for strategy in pipeline.strategies],
         }
     )
+    if not pipeline.validated:
+        config["validate"] = False
+    return config

@@ -192,6 +192,11 @@ class Fallback(Strategy):
         return self._on
 
     @property
+    def on_result(self) -> Callable[[Any], bool] | None:
+        """The result predicate that triggers the fallback, or ``None``."""
+        return self._on_result
+
+    @property
     def value(self) -> Any:
         """The fixed answer (``None`` when a ``handler`` answers instead)."""
         return None if self._value is _MISSING else self._value

@@ -82,7 +82,15 @@ class Pipeline(Strategy):
     - ``validate``: reject orders that are almost always mistakes (default ``True``).
     """
 
-    __slots__ = ("__weakref__", "_entry", "_listeners", "_rest", "name", "strategies")
+    __slots__ = (
+        "__weakref__",
+        "_entry",
+        "_listeners",
+        "_rest",
+        "name",
+        "strategies",
+        "validated",
+    )
 
     def __init__(
         self,
@@ -102,6 +110,7 @@ class Pipeline(Strategy):
         self.strategies: tuple[Strategy, ...] = strategies
         self.name = name
         self._listeners = validate_listeners(listeners)
+        self.validated = validate
         if self._listeners:
             observe_pipeline()
             weakref.finalize(self, _events.unobserve_pipeline)

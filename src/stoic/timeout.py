@@ -28,6 +28,7 @@ from stoic.exceptions import TimeoutExceeded
 
 __all__ = ["Timeout", "TimeoutExpired", "current_deadline", "remaining", "timeout"]
 
+
 class _Deadline:
     """One active timeout's deadline, linked to the one it was entered under.
 
