@@ -922,3 +922,15 @@ class BreakerMachine(RuleBasedStateMachine):
 
 TestBreakerAgainstModel = BreakerMachine.TestCase
 TestBreakerAgainstModel.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+
+
+class TestContextManagerAcrossTasks:
+    """Exiting ``async with breaker`` from another task is a clear error (review finding 8)."""
+
+    async def test_exit_in_another_task_raises_a_clear_error(self) -> None:
+        breaker = CircuitBreaker()
+        await breaker.__aenter__()
+        with pytest.raises(RuntimeError, match="exit it in the task that entered it"):
+            await asyncio.create_task(breaker.__aexit__(None, None, None))
+        await breaker.__aexit__(None, None, None)
+        assert breaker.statistics().successful_calls == 1

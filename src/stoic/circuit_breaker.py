@@ -26,6 +26,7 @@ without moving any counter that decides the state. Cancellation never counts.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import functools
@@ -304,8 +305,9 @@ class CircuitBreakerStatistics:
 
 _DEFAULT_CONFIG = CircuitBreakerConfig()
 _NO_LEASES: dict[int, float] = {}
-# Per task: the open ``async with breaker:`` blocks, innermost last, as (breaker, token, start).
-_entries: ContextVar[tuple[tuple[CircuitBreaker, int, float], ...]] = ContextVar(
+# Per task: the open ``async with breaker:`` blocks, innermost last, as (breaker, token,
+# start, task); the task because a task spawned inside a block inherits the context.
+_entries: ContextVar[tuple[tuple[CircuitBreaker, int, float, object], ...]] = ContextVar(
     "stoic_breaker_entries", default=()
 )
 
@@ -499,13 +501,17 @@ class CircuitBreaker(Strategy):
         token = self._epoch if self._state is _CLOSED else self._admit()
         started = _clock.now() if self._slow_call_duration is not None else 0.0
         # In a context variable, so each task (and each nested block) keeps its own entry.
-        _entries.set((*_entries.get(), (self, token, started)))
+        _entries.set((*_entries.get(), (self, token, started, asyncio.current_task())))
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         stack = _entries.get()
-        owner, token, started = stack[-1]
-        if owner is not self:
-            raise RuntimeError("async with blocks of breakers must exit in reverse order of entry")
+        if not stack or stack[-1][0] is not self or stack[-1][3] is not asyncio.current_task():
+            raise RuntimeError(
+                "async with breaker: exit it in the task that entered it, innermost block first "
+                "(fixtures that set up and tear down in different tasks should use "
+                "breaker.call instead)"
+            )
+        _, token, started, _ = stack[-1]
         _entries.set(stack[:-1])
         if exc is None:
             self._settle(token, _SUCCESS, started)
