@@ -250,6 +250,15 @@ class TestValidation:
         with pytest.raises(ValueError, match="fallback inside a retry"):
             Pipeline(Retry(), Fallback(None))
 
+    def test_fallback_inside_retry_for_other_failures_is_fine(self) -> None:
+        Pipeline(Retry(on=ConnectionError), Fallback(None, on=KeyError))
+        Pipeline(Retry(on=ConnectionError), Fallback(None, on=None, on_result=lambda r: not r))
+
+    def test_infinite_inner_timeout_is_fine(self) -> None:
+        import math
+
+        Pipeline(timeout(math.inf), Retry(), timeout(math.inf))
+
     def test_same_strategy_twice(self) -> None:
         bulkhead = Bulkhead(1)
         with pytest.raises(ValueError, match="appears twice"):

@@ -27,6 +27,7 @@ pass ``validate=False`` to build one anyway. ``describe()`` prints the order.
 from __future__ import annotations
 
 import functools
+import math
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
@@ -284,9 +285,32 @@ def check_order(strategies: Iterable[Strategy]) -> None:
             _check_pair(outer_pos, outer, inner_pos, inner)
 
 
+def _types(option: object) -> tuple[type[BaseException], ...] | None:
+    if isinstance(option, type):
+        return (option,)
+    if isinstance(option, tuple):
+        return option
+    return None  # a predicate: nothing can be said about it
+
+
+def _overlap(retried: object, answered: object) -> bool:
+    """Whether a fallback answering ``answered`` takes failures a retry on ``retried`` wants."""
+    if answered is None:
+        return False
+    left, right = _types(retried), _types(answered)
+    if left is None or right is None:
+        return False
+    return any(issubclass(a, b) or issubclass(b, a) for a in left for b in right)
+
+
 def _check_pair(outer_pos: int, outer: Strategy, inner_pos: int, inner: Strategy) -> None:
     where = f"strategy {inner_pos} inside strategy {outer_pos}"
-    if isinstance(outer, Timeout) and isinstance(inner, Timeout) and inner.seconds >= outer.seconds:
+    if (
+        isinstance(outer, Timeout)
+        and isinstance(inner, Timeout)
+        and inner.seconds != math.inf
+        and inner.seconds >= outer.seconds
+    ):
         raise ValueError(
             f"{where}: the inner timeout ({inner.seconds:g}s) is not shorter than the outer "
             f"one ({outer.seconds:g}s), so it can never fire; a per-attempt timeout must be "
@@ -321,10 +345,10 @@ def _check_pair(outer_pos: int, outer: Strategy, inner_pos: int, inner: Strategy
                 f"not shorter than the timeout inside it ({inner.seconds:g}s), so no call can "
                 "ever be slow"
             )
-    if isinstance(outer, Retry) and isinstance(inner, Fallback):
+    if isinstance(outer, Retry) and isinstance(inner, Fallback) and _overlap(outer.on, inner.on):
         raise ValueError(
-            f"{where}: a fallback inside a retry answers every failure, so the retry never "
-            "sees one; put the fallback outside the retry"
+            f"{where}: a fallback inside a retry answers the failures the retry is for, so the "
+            "retry never sees them; put the fallback outside the retry"
         )
 
 
