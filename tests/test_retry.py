@@ -525,6 +525,26 @@ class TestAttemptLoop:
                     raise KeyError("x")
         assert runs == 1
 
+    async def test_context_and_timings_per_attempt(self) -> None:
+        from stoic._context import call_context
+
+        seen: list[int] = []
+        events: list[Event] = []
+        async for attempt in Retry(attempts=3, backoff=constant(1.0), listeners=[events.append]):
+            with attempt:
+                seen.append(call_context().attempt)
+                await asyncio.sleep(0.5)
+                if attempt.number < 3:
+                    raise ConnectionError
+        assert seen == [1, 2, 3]
+        assert call_context().attempt == 1
+        completed = [e for e in events if isinstance(e, AttemptCompleted)]
+        assert [(e.attempt, e.duration, e.outcome) for e in completed] == [
+            (1, 0.5, "failure"),
+            (2, 0.5, "failure"),
+            (3, 0.5, "success"),
+        ]
+
     async def test_each_loop_has_its_own_state(self) -> None:
         policy = Retry(attempts=2, backoff=constant(0))
 

@@ -483,13 +483,15 @@ class Attempt:
 class _Attempts:
     """The per-loop state of ``async for attempt in policy``."""
 
-    __slots__ = ("_delay", "_done", "_policy", "_state")
+    __slots__ = ("_delay", "_done", "_outer_attempt", "_policy", "_started", "_state")
 
     def __init__(self, policy: Retry) -> None:
         self._policy = policy
         self._state: _CallState | None = None
         self._delay: float | None = None
         self._done = False
+        self._started = 0.0
+        self._outer_attempt = 1
 
     def __aiter__(self) -> _Attempts:
         return self
@@ -499,27 +501,35 @@ class _Attempts:
             raise StopAsyncIteration
         state = self._state
         if state is None:
-            self._state = _CallState(self._policy, _clock.now())
-            return Attempt(self, 1)
-        if self._delay is None:
+            self._started = _clock.now()
+            self._state = state = _CallState(self._policy, self._started)
+            self._outer_attempt = attempt_var.get()
+        elif self._delay is None:
             # The previous block ended without an exception: the work is done.
-            self._done = True
+            self._end()
             raise StopAsyncIteration
-        delay, self._delay = self._delay, None
-        await _clock.sleep(delay)
-        state.attempt += 1
+        else:
+            delay, self._delay = self._delay, None
+            await _clock.sleep(delay)
+            state.attempt += 1
+            self._started = _clock.now()
+        attempt_var.set(state.attempt)
         return Attempt(self, state.attempt)
 
+    def _end(self) -> None:
+        self._done = True
+        attempt_var.set(self._outer_attempt)
+
     def _finished(self, exc: BaseException | None) -> bool:
-        if exc is None:
-            self._done = True
-            return False
         policy, state = self._policy, self._state
         assert state is not None
-        if not policy._match(exc):
+        policy._attempt_done(state.attempt, self._started, exc, False)
+        if exc is None or not policy._match(exc):
+            self._end()
             return False
         self._delay = policy._plan(state, exc, _NOTHING)
         if self._delay is None:
+            self._end()
             policy._give_up(state, exc, _NOTHING)  # adds the note; ``exc`` propagates as is
             return False
         return True
