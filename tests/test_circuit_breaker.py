@@ -934,3 +934,21 @@ class TestContextManagerAcrossTasks:
             await asyncio.create_task(breaker.__aexit__(None, None, None))
         await breaker.__aexit__(None, None, None)
         assert breaker.statistics().successful_calls == 1
+
+
+class TestIsolateFromOpen:
+    """Isolating an already open breaker is still reported (review nit)."""
+
+    async def test_isolate_when_open_emits_an_event(self) -> None:
+        events: list[Any] = []
+        breaker = CircuitBreaker(failure_threshold=1, listeners=[events.append])
+
+        async def down() -> None:
+            raise ConnectionError
+
+        with pytest.raises(ConnectionError):
+            await breaker.call(down)
+        breaker.isolate()
+        breaker.isolate()
+        reasons = [e.reason for e in events if isinstance(e, CircuitStateChanged)]
+        assert reasons == ["failure_threshold", "isolated"]

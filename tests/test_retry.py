@@ -626,6 +626,11 @@ class TestSeedApi:
             await retry_with_backoff(flaky, max_retries=0)
         assert len(flaky.times) == 1
 
+    async def test_seed_validation_is_not_skipped_by_the_cache(self) -> None:
+        await retry_with_backoff(Flaky(), max_retries=2)
+        with pytest.raises(ValueError, match="max_retries must be an int"):
+            await retry_with_backoff(Flaky(), max_retries=2.0)  # type: ignore[arg-type]
+
     async def test_seed_rejects_negative_retries(self) -> None:
         with pytest.raises(ValueError, match="max_retries must be an int >= 0"):
             await retry_with_backoff(Flaky(), max_retries=-1)

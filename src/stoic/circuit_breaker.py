@@ -520,13 +520,13 @@ class CircuitBreaker(Strategy):
 
     def isolate(self) -> None:
         """Hold the breaker OPEN, rejecting every call, until ``reset()``."""
-        old = self._state
+        old, was_isolated = self._state, self._isolated
         self._isolated = True
         if old is not _OPEN:
             self._times_opened += 1
         self._enter(_OPEN)
         self._open_until = math.inf
-        if old is not _OPEN:
+        if not was_isolated:  # also from OPEN: listeners learn that it is now held open
             emit(
                 self._config.listeners,
                 CircuitStateChanged(self.name, old, _OPEN, "isolated", math.inf),

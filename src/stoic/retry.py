@@ -618,7 +618,7 @@ def async_retry(
     return policy.__call__
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=64, typed=True)  # typed: 2 and 2.0 (or 1 and True) differ
 def _seed_policy(
     max_retries: int,
     base_delay: float,
