@@ -25,7 +25,9 @@ class CallContext:
     """What stoic knows about the call running in this task.
 
     ``operation`` is the innermost named pipeline (``None`` outside any), ``attempt`` the
-    attempt number in the innermost retry (1 when not retrying), ``deadline`` the innermost
+    attempt number in the innermost retry (1 when not retrying; the first attempt of a retry
+    nested in another shows the outer one's number, since the happy path sets nothing),
+    ``deadline`` the innermost
     deadline on the loop's clock and ``remaining`` the seconds left before it (both ``None``
     without a timeout).
     """
