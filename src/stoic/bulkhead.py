@@ -194,12 +194,12 @@ class Bulkhead(Strategy):
 
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """Decorate an async function: every call takes a slot (as ``call``)."""
-        wait_for_slot, release = self._wait_for_slot, self._release
+        wait_for_slot, release, limit = self._wait_for_slot, self._release, self._max_concurrent
 
         # The body of ``call``, inlined: one coroutine per call instead of two.
         @functools.wraps(fn)
         async def bounded(*args: P.args, **kwargs: P.kwargs) -> T:
-            if self._running < self._max_concurrent and not self._waiters:
+            if self._running < limit and not self._waiters:
                 self._running += 1
                 self._admitted += 1
             else:

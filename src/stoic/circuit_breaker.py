@@ -477,18 +477,20 @@ class CircuitBreaker(Strategy):
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """Decorate an async function: every call goes through the breaker (as ``call``)."""
         settle_exception, settle_result = self._settle_exception, self._settle_result
+        # Fixed by the (frozen) config, so read once here rather than on every call.
+        timed, plain = self._slow_call_duration is not None, self._plain
 
         # The body of ``call``, inlined: one coroutine per call instead of two.
         @functools.wraps(fn)
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
             token = self._epoch if self._state is _CLOSED else self._admit()
-            started = _clock.now() if self._slow_call_duration is not None else 0.0
+            started = _clock.now() if timed else 0.0
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
                 settle_exception(token, exc, started)
                 raise
-            if self._plain and token == self._epoch:
+            if plain and token == self._epoch:
                 self._successful_calls += 1
                 self._consecutive_failures = 0
             else:
