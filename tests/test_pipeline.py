@@ -430,3 +430,68 @@ class TestPipelineCompleted:
             remove_listener(events.append)
         completed = [e for e in events if isinstance(e, PipelineCompleted)]
         assert [e.name for e in completed] == ["named"]
+
+
+class TestBreakerAroundBulkhead:
+    """A breaker right around a bulkhead runs as one layer, with the nesting's semantics."""
+
+    @staticmethod
+    def both(decorate: str) -> tuple[Any, CircuitBreaker, Bulkhead, list[str]]:
+        breaker = CircuitBreaker(failure_threshold=2, timeout=10.0)
+        bulkhead = Bulkhead(1, max_waiting=1)
+        log: list[str] = []
+
+        async def work(outcome: str) -> str:
+            log.append(outcome)
+            await asyncio.sleep(1)
+            if outcome == "fail":
+                raise ConnectionError
+            return outcome
+
+        if decorate == "pipeline":
+            wrapped = Pipeline(breaker, bulkhead)(work)
+        else:
+            wrapped = breaker(bulkhead(work))
+        return wrapped, breaker, bulkhead, log
+
+    def test_is_one_layer(self) -> None:
+        async def work() -> None:
+            return None
+
+        wrapped = Pipeline(Retry(), CircuitBreaker(), Bulkhead(2))(work)
+        assert wrapped.__wrapped__.__wrapped__ is work  # type: ignore[attr-defined]
+
+    @pytest.mark.parametrize("decorate", ["pipeline", "nested"])
+    async def test_same_outcomes_as_nesting(self, decorate: str) -> None:
+        wrapped, breaker, bulkhead, log = self.both(decorate)
+        assert await wrapped("ok") == "ok"
+        results = await asyncio.gather(
+            wrapped("fail"), wrapped("ok"), wrapped("ok"), return_exceptions=True
+        )
+        # One runs, one waits, the third finds the queue full: BulkheadFull, which the breaker
+        # counts as a failure (it is raised inside the breaker's call); with the ConnectionError
+        # that makes two in a row, so it opens.
+        kinds = sorted(type(result).__name__ for result in results)
+        assert kinds == ["BulkheadFull", "ConnectionError", "str"]
+        assert breaker.state is CircuitState.OPEN
+        with pytest.raises(CircuitBreakerOpen):
+            await wrapped("ok")
+        stats = bulkhead.statistics()
+        assert (stats.running, stats.waiting, stats.admitted, stats.rejected) == (0, 0, 3, 1)
+        assert log == ["ok", "fail", "ok"]
+
+    @pytest.mark.parametrize("decorate", ["pipeline", "nested"])
+    async def test_cancelled_wait_frees_everything(self, decorate: str) -> None:
+        wrapped, breaker, bulkhead, _ = self.both(decorate)
+        first = asyncio.create_task(wrapped("ok"))
+        await asyncio.sleep(0)
+        waiting = asyncio.create_task(wrapped("ok"))
+        await asyncio.sleep(0.5)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert await first == "ok"
+        stats = bulkhead.statistics()
+        assert (stats.running, stats.waiting) == (0, 0)
+        assert breaker.statistics().failed_calls == 0
+        assert breaker.statistics().successful_calls == 1

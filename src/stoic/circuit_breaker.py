@@ -46,6 +46,8 @@ from stoic.exceptions import CircuitBreakerOpen
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from stoic.bulkhead import Bulkhead
+
 __all__ = [
     "CallRejectedByBreaker",
     "CircuitBreaker",
@@ -487,6 +489,46 @@ class CircuitBreaker(Strategy):
             started = _clock.now() if timed else 0.0
             try:
                 result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                settle_exception(token, exc, started)
+                raise
+            if plain and token == self._epoch:
+                self._successful_calls += 1
+                self._consecutive_failures = 0
+            else:
+                settle_result(token, result, started)
+            return result
+
+        return guarded
+
+    def _around_bulkhead(
+        self, bulkhead: Bulkhead, fn: Callable[P, Awaitable[T]]
+    ) -> Callable[P, Coroutine[Any, Any, T]]:
+        """``self(bulkhead(fn))`` as one coroutine layer instead of two (for ``Pipeline``).
+
+        Same semantics as the nesting: the breaker admits first; a bulkhead rejection, or a
+        cancelled wait for a slot, is an outcome of the breaker's call; the slot is released
+        before the breaker counts the outcome.
+        """
+        settle_exception, settle_result = self._settle_exception, self._settle_result
+        timed, plain = self._slow_call_duration is not None, self._plain
+        acquire_now, wait_for_slot, release = (
+            bulkhead._acquire_now,
+            bulkhead._wait_for_slot,
+            bulkhead._release,
+        )
+
+        @functools.wraps(fn)
+        async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+            token = self._epoch if self._state is _CLOSED else self._admit()
+            started = _clock.now() if timed else 0.0
+            try:
+                if not acquire_now():
+                    await wait_for_slot()
+                try:
+                    result = await fn(*args, **kwargs)
+                finally:
+                    release()
             except BaseException as exc:
                 settle_exception(token, exc, started)
                 raise

@@ -186,12 +186,18 @@ class Pipeline(Strategy):
         # Compose the strategies' own decorators once, here, rather than chaining ``call``s
         # on every call: their decorator forms are inlined, and no argument tuple is rebuilt.
         composed: Callable[..., Awaitable[T]] = fn
-        for strategy in reversed(self.strategies):
-            composed = (
-                strategy(composed)
-                if isinstance(strategy, Strategy)
-                else _via_call(strategy, composed)
-            )
+        strategies = list(self.strategies)
+        while strategies:
+            strategy = strategies.pop()
+            outer = strategies[-1] if strategies else None
+            if isinstance(strategy, Bulkhead) and isinstance(outer, CircuitBreaker):
+                # The recommended order, a breaker right around a bulkhead: one layer, not two.
+                strategies.pop()
+                composed = outer._around_bulkhead(strategy, composed)
+            elif isinstance(strategy, Strategy):
+                composed = strategy(composed)
+            else:
+                composed = _via_call(strategy, composed)
         # Each strategy's decorator keeps the signature and ``__wrapped__`` chain of ``fn``.
         return composed  # type: ignore[return-value]
 
