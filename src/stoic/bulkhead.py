@@ -224,14 +224,6 @@ class Bulkhead(Strategy):
     async def __aexit__(self, *exc_info: object) -> None:
         self._release()
 
-    def _acquire_now(self) -> bool:
-        """Take a free slot at once if there is one (no queue ahead); ``False``: must wait."""
-        if self._running < self._max_concurrent and not self._waiters:
-            self._running += 1
-            self._admitted += 1
-            return True
-        return False
-
     def _release(self) -> None:
         """Give a slot back: straight to the oldest live waiter, else to the pool."""
         waiters = self._waiters
