@@ -26,6 +26,7 @@ policies delay by delay.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random as _random
 from collections.abc import Callable, Iterator
@@ -91,9 +92,7 @@ class Constant(Backoff):
         object.__setattr__(self, "delay", _check_seconds("delay", self.delay))
 
     def delays(self, random: RandomSource = _random.random) -> Iterator[float]:
-        delay = self.delay
-        while True:
-            yield delay
+        return itertools.repeat(self.delay)
 
 
 @dataclass(frozen=True, slots=True)

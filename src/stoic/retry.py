@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Literal, overload
 from stoic import _clock, _events
 from stoic._classify import ExceptionFilter, compile_matcher, never_handled
 from stoic._clock import testing_state
-from stoic._context import attempt_var
+from stoic._context import HasAttempt, attempt_var
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
 from stoic._strategy import P, Strategy, T
 from stoic.backoff import Backoff, _SeedExponential, exponential
@@ -320,7 +320,7 @@ class Retry(Strategy):
         observing = bool(self._listeners) or _events.observed
         if observing:
             self._attempt_done(1, start, exc, exc is None)
-        outer_attempt = attempt_var.get()
+        in_context = attempt_var.set(state)
         try:
             while True:
                 delay = self._plan(state, exc, result)
@@ -328,7 +328,6 @@ class Retry(Strategy):
                     raise self._give_up(state, exc, result)
                 await _clock.sleep(delay)
                 state.attempt += 1
-                attempt_var.set(state.attempt)
                 started = _clock.now() if observing else None
                 try:
                     result = await fn(*args, **kwargs)
@@ -348,7 +347,7 @@ class Retry(Strategy):
                     continue
                 return result  # type: ignore[no-any-return]
         finally:
-            attempt_var.set(outer_attempt)
+            attempt_var.reset(in_context)
             # The exception's traceback holds this frame: drop the frame's hold on it, or
             # each retried call would leave a reference cycle for the garbage collector.
             exc = None
@@ -491,7 +490,7 @@ class _Attempts:
         self._delay: float | None = None
         self._done = False
         self._started = 0.0
-        self._outer_attempt = 1
+        self._outer_attempt: HasAttempt | None = None
 
     def __aiter__(self) -> _Attempts:
         return self
@@ -504,6 +503,7 @@ class _Attempts:
             self._started = _clock.now()
             self._state = state = _CallState(self._policy, self._started)
             self._outer_attempt = attempt_var.get()
+            attempt_var.set(state)
         elif self._delay is None:
             # The previous block ended without an exception: the work is done.
             self._end()
@@ -513,7 +513,6 @@ class _Attempts:
             await _clock.sleep(delay)
             state.attempt += 1
             self._started = _clock.now()
-        attempt_var.set(state.attempt)
         return Attempt(self, state.attempt)
 
     def _end(self) -> None:
