@@ -403,7 +403,8 @@ class TestMapPartial:
                 raise ValueError(item)
             return item
 
-        successes, failures = await map_partial(fn, items(), concurrency=5, max_failures=1)
+        async with asyncio.timeout(60):  # fail, not hang, if the stop never comes
+            successes, failures = await map_partial(fn, items(), concurrency=5, max_failures=1)
         assert _clock.now() == 2
         assert successes == [0, 1, 2, 3, 4, 5, 6, 7, 8]
         assert len(failures) == 1
@@ -420,9 +421,10 @@ class TestMapPartial:
             return await slow()
 
         with no_loop_errors():
-            successes, failures = await map_partial(
-                fn, itertools.count(), concurrency=3, max_failures=1
-            )
+            async with asyncio.timeout(60):  # fail, not hang, if the stop never comes
+                successes, failures = await map_partial(
+                    fn, itertools.count(), concurrency=3, max_failures=1
+                )
             assert_no_task_left()
         assert _clock.now() == 2
         assert started == [0, 1, 2]
