@@ -43,30 +43,45 @@ async def run_batch(names: list[str]) -> None:
 async def process_with_exception_groups() -> None:
     try:
         await run_batch(["flaky-1", "bad-data", "steady"])
-    except* ValueError as eg:
-        for exc in eg.exceptions:
+    except* ValueError as data_errors:
+        for exc in data_errors.exceptions:
             logger.error("ValueError: %s", exc)
-    except* ConnectionError as eg:
-        for exc in eg.exceptions:
-            logger.warning("ConnectionError: %s", exc)
+    except* ConnectionError as network_errors:
+        for net_exc in network_errors.exceptions:
+            logger.warning("ConnectionError: %s", net_exc)
+
+
+async def run_with_recovery(names: list[str], rounds: int = 3) -> int:
+    """Rerun the jobs that failed recoverably; a critical failure propagates as a group.
+
+    Returns how many rounds it took.
+    """
+    pending = names
+    for round_ in range(1, rounds + 1):
+        try:
+            await run_batch(pending)
+            return round_
+        except ExceptionGroup as eg:
+            recoverable = handle_exception_group(eg)  # raises the critical part, if any
+            for exc in recoverable:
+                logger.warning("round %d, will retry: %s", round_, exc)
+            pending = [str(exc).split(":")[0] for exc in recoverable]
+    raise RuntimeError(f"still failing after {rounds} rounds: {pending}")
 
 
 async def main() -> None:
     print("1. except* by type:")
     await process_with_exception_groups()
 
-    print("2. handle_exception_group: retry the recoverable, escalate the rest:")
+    print("2. handle_exception_group: rerun the recoverable, escalate the rest:")
+    attempts.clear()
+    rounds = await run_with_recovery(["flaky-1", "flaky-2", "steady"])
+    logger.info("all jobs done after %d round(s)", rounds)
     attempts.clear()
     try:
-        await run_batch(["flaky-1", "flaky-2", "bad-data"])
-    except ExceptionGroup as eg:
-        try:
-            recoverable = handle_exception_group(eg)
-        except ExceptionGroup as critical:
-            logger.error("critical: %s", [str(e) for e in leaf_exceptions(critical)])
-            recoverable = [e for e in leaf_exceptions(eg) if isinstance(e, ConnectionError)]
-        for exc in recoverable:
-            logger.warning("recoverable: %s", exc)
+        await run_with_recovery(["flaky-1", "bad-data", "steady"])
+    except ExceptionGroup as critical:
+        logger.error("escalated: %s", [str(exc) for exc in leaf_exceptions(critical)])
 
     print("3. Retry is group-aware: a group of only network errors is retried as a whole:")
     attempts.clear()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Iterator
 
 from stoic import gather_outcomes, gather_partial, map_partial
 from stoic.testing import run
@@ -57,12 +58,30 @@ async def main() -> None:
     )
 
     outcomes = await gather_outcomes(*(fetch(url) for url in urls[:4]))
-    for url, outcome in zip(urls, outcomes, strict=False):
+    for url, outcome in zip(urls[:4], outcomes, strict=True):
         print(f"  {url}: {outcome.value if outcome.ok else f'failed: {outcome.error}'}")
 
     many = (f"https://example.test/item/{i}" for i in range(200))  # pulled lazily
+    start = now()
     pages, errors = await map_partial(fetch, many, concurrency=20)
-    print(f"map_partial over 200 items, 20 at a time: {len(pages)} pages, {len(errors)} failures")
+    print(
+        f"map_partial over 200 items, 20 at a time: {len(pages)} pages, {len(errors)} "
+        f"failures in {now() - start:.1f}s of simulated time"
+    )
+
+    pulled = 0
+
+    def sitemap() -> Iterator[str]:
+        nonlocal pulled
+        for i in range(1_000_000):
+            pulled += 1
+            yield f"https://example.test/page/{i}"
+
+    pages, errors = await map_partial(fetch, sitemap(), concurrency=20, max_failures=5)
+    print(
+        f"map_partial over a million-url sitemap, max_failures=5: stopped with "
+        f"{len(pages)} pages and {len(errors)} failures, having pulled only {pulled:,} urls"
+    )
 
 
 if __name__ == "__main__":

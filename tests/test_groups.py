@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import traceback
+from typing import TypeVar, assert_type
 
 import pytest
 
+from stoic.exceptions import TimeoutExceeded
 from stoic.groups import handle_exception_group, leaf_exceptions, split_exception_group
 
+E = TypeVar("E", bound=BaseException)
 
-def raised(exc: BaseException) -> BaseException:
+
+def raised(exc: E) -> E:
     """``exc`` with a real traceback."""
     try:
         raise exc
-    except BaseException as caught:
-        return caught
+    except BaseException:
+        return exc
 
 
 async def fail(exc: BaseException) -> None:
@@ -87,9 +91,78 @@ class TestHandleExceptionGroup:
             handle_exception_group(group, recoverable=BaseException)
         assert isinstance(info.value.exceptions[0], asyncio.CancelledError)
 
+    def test_critical_leaves_are_the_original_objects_with_their_tracebacks(self) -> None:
+        bad = raised(ValueError("bad"))
+        original_tb = bad.__traceback__
+        group = raised(ExceptionGroup("g", [raised(ConnectionError()), bad]))
+        with pytest.raises(ExceptionGroup) as info:
+            handle_exception_group(group)
+        (leaf,) = info.value.exceptions
+        assert leaf is bad
+        assert leaf.__traceback__ is original_tb
+        frames = traceback.extract_tb(info.value.__traceback__)
+        assert frames[-1].name == "raised"  # where the group was first raised, kept
+
+    @pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit, GeneratorExit])
+    def test_interpreter_exits_are_never_recoverable(self, exc_type: type[BaseException]) -> None:
+        exit_ = exc_type()
+        group = BaseExceptionGroup("g", [ConnectionError(), exit_])
+        with pytest.raises(BaseExceptionGroup) as info:
+            handle_exception_group(group, recoverable=lambda exc: True)
+        assert info.value.exceptions == (exit_,)
+        assert not isinstance(info.value, ExceptionGroup)
+
+    def test_default_recoverable_covers_timeouts_and_connection_errors(self) -> None:
+        leaves = [TimeoutExceeded(5.0), ConnectionResetError(), TimeoutError()]
+        assert handle_exception_group(ExceptionGroup("g", leaves)) == leaves
+
+    def test_predicate_is_asked_about_leaves_only(self) -> None:
+        seen: list[BaseException] = []
+
+        def recoverable(exc: BaseException) -> bool:
+            seen.append(exc)
+            return True
+
+        a, b = KeyError(), OSError()
+        handle_exception_group(ExceptionGroup("g", [a, ExceptionGroup("h", [b])]), recoverable)
+        assert seen == [a, b]
+
+    async def test_inside_except_star_the_critical_part_propagates(self) -> None:
+        with pytest.raises(ExceptionGroup) as info:
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(fail(ConnectionError("net")))
+                    tg.create_task(fail(ValueError("data")))
+            except* (ConnectionError, ValueError) as eg:
+                handle_exception_group(eg)
+        assert [str(e) for e in leaf_exceptions(info.value)] == ["data"]
+
+    async def test_inside_except_star_recoverable_leaves_are_returned(self) -> None:
+        recovered: list[OSError] = []
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(fail(ConnectionError("net")))
+                tg.create_task(fail(TimeoutError("slow")))
+        except* OSError as eg:
+            recovered.extend(handle_exception_group(eg))
+        assert [str(e) for e in recovered] == ["net", "slow"]
+
+    def test_return_type_follows_the_recoverable_types(self) -> None:
+        group = ExceptionGroup("g", [KeyError()])
+        assert_type(handle_exception_group(group, KeyError), list[KeyError])
+        assert_type(handle_exception_group(ExceptionGroup("g", [ConnectionError()])), list[OSError])
+        assert_type(handle_exception_group(group, lambda e: True), list[BaseException])
+
+    @pytest.mark.parametrize(("option", "error"), [((), ValueError), (42, TypeError)])
+    def test_bad_recoverable_names_the_parameter(
+        self, option: object, error: type[Exception]
+    ) -> None:
+        with pytest.raises(error, match="recoverable must"):
+            handle_exception_group(ExceptionGroup("g", [KeyError()]), option)  # type: ignore[call-overload]
+
     def test_not_a_group_is_a_type_error(self) -> None:
         with pytest.raises(TypeError, match="expected an exception group"):
-            handle_exception_group(ValueError())  # type: ignore[arg-type]
+            handle_exception_group(ValueError())  # type: ignore[call-overload]
 
 
 class TestHelpers:
@@ -115,6 +188,25 @@ class TestHelpers:
         assert matched is None
         assert rest is not None
         assert rest.exceptions == group.exceptions
+
+    def test_split_never_matches_cancellation(self) -> None:
+        cancelled = asyncio.CancelledError()
+        group = BaseExceptionGroup("g", [KeyError(), cancelled])
+        matched, rest = split_exception_group(group, BaseException)
+        assert matched is not None
+        assert rest is not None
+        assert rest.exceptions == (cancelled,)
+
+    def test_split_with_nothing_matched_has_no_matched_part(self) -> None:
+        group = ExceptionGroup("g", [KeyError()])
+        matched, rest = split_exception_group(group, OSError)
+        assert matched is None
+        assert rest is not None
+        assert leaf_exceptions(rest) == list(group.exceptions)
+
+    def test_split_bad_option_names_the_parameter(self) -> None:
+        with pytest.raises(ValueError, match="matching must name at least one exception type"):
+            split_exception_group(ExceptionGroup("g", [KeyError()]), ())
 
     def test_notes_survive(self) -> None:
         bad = raised(ValueError("bad"))

@@ -45,15 +45,17 @@ def never_handled(exc: BaseException) -> bool:
 def compile_matcher(option: ExceptionFilter, *, parameter: str) -> Matcher:
     """Turn an ``on=``-style option into a fast predicate; bad options raise at construction.
 
-    ``parameter`` names the option in the error message. Cached: strategies with equal options
-    share one matcher, and a strategy may recompile its option on a slow path for free.
+    ``parameter`` names the option in the error message. Types and tuples of types are cached:
+    strategies with equal options share one matcher, and a strategy may recompile its option
+    on a slow path for free. Predicates are not cached, so the cache keeps nothing alive.
     """
-    try:
-        return _compile_cached(cast(Any, option), parameter)
-    except TypeError as exc:
-        if "unhashable" not in str(exc):
-            raise
-        return _compile(option, parameter)
+    if isinstance(option, type | tuple):
+        try:
+            return _compile_cached(cast(Any, option), parameter)
+        except TypeError as exc:
+            if "unhashable" not in str(exc):
+                raise
+    return _compile(option, parameter)
 
 
 @functools.lru_cache(maxsize=512)
@@ -71,8 +73,8 @@ def _compile(option: ExceptionFilter, parameter: str) -> Matcher:
             if not (isinstance(item, type) and issubclass(item, BaseException)):
                 raise TypeError(f"{parameter} must hold exception types, got {item!r}")
         types = option
-    elif callable(option):
-        return _predicate_matcher(option)  # type: ignore[arg-type]
+    elif callable(option) and not isinstance(option, type):
+        return _predicate_matcher(option)
     else:
         raise TypeError(
             f"{parameter} must be an exception type, a tuple of them, or a predicate, "
