@@ -41,7 +41,7 @@ bench: $(VENV_BENCH)/.stamp
 
 lint: $(VENV_TEST)/.stamp
 	$(VENV_TEST)/bin/python -m ruff check .
-	$(VENV_TEST)/bin/python -m ruff format --check .
+	$(VENV_TEST)/bin/python -m ruff format --check src tests examples benchmarks
 
 typecheck: $(VENV_TEST)/.stamp
 	$(VENV_TEST)/bin/python -m mypy --strict src

@@ -17,6 +17,8 @@ __all__ = ["CallContext", "attempt_var", "call_context", "operation_var"]
 
 #: Name of the innermost named pipeline running this call.
 operation_var: ContextVar[str | None] = ContextVar("stoic_operation", default=None)
+
+
 class HasAttempt(Protocol):
     """A retry's per-call state: its ``attempt`` number, kept up to date by the retry."""
 
