@@ -495,3 +495,33 @@ class TestBreakerAroundBulkhead:
         assert (stats.running, stats.waiting) == (0, 0)
         assert breaker.statistics().failed_calls == 0
         assert breaker.statistics().successful_calls == 1
+
+    @pytest.mark.parametrize("decorate", ["pipeline", "nested"])
+    async def test_half_open_probe_and_slow_calls_match_nesting(self, decorate: str) -> None:
+        breaker = CircuitBreaker(failure_threshold=1, timeout=5.0, slow_call_duration=2.0)
+        bulkhead = Bulkhead(2)
+
+        async def work(seconds: float) -> float:
+            await asyncio.sleep(seconds)
+            return seconds
+
+        wrapped = (
+            Pipeline(breaker, bulkhead)(work)
+            if decorate == "pipeline"
+            else (breaker(bulkhead(work)))
+        )
+        assert await wrapped(3.0) == 3.0  # slow: counts as a failure, opens the breaker
+        assert breaker.state is CircuitState.OPEN
+        await asyncio.sleep(5.0)
+        probe = asyncio.create_task(wrapped(0.5))
+        await asyncio.sleep(0)
+        with pytest.raises(CircuitBreakerOpen):  # one probe at a time, and no slot taken
+            await wrapped(0.1)
+        assert bulkhead.statistics().running == 1
+        probe.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await probe
+        assert bulkhead.statistics().running == 0
+        assert await wrapped(0.1) == 0.1  # the cancelled probe released its permit
+        stats = breaker.statistics()
+        assert (stats.slow_calls, stats.failed_calls) == (1, 0)
