@@ -525,3 +525,41 @@ class TestBreakerAroundBulkhead:
         assert await wrapped(0.1) == 0.1  # the cancelled probe released its permit
         stats = breaker.statistics()
         assert (stats.slow_calls, stats.failed_calls) == (1, 0)
+
+
+class TestReviewRegressions:
+    """Subclasses keep their overrides; spawned tasks keep their attempt number."""
+
+    async def test_subclass_call_is_used(self) -> None:
+        class CountingBreaker(CircuitBreaker):
+            calls = 0
+
+            async def call(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+                type(self).calls += 1
+                return await super().call(fn, *args, **kwargs)
+
+        async def work(n: int) -> int:
+            return n
+
+        breaker = CountingBreaker()
+        assert await Pipeline(Retry(), breaker, Bulkhead(2)).call(work, 1) == 1
+        assert await Pipeline(Retry(), breaker, Bulkhead(2))(work)(2) == 2
+        assert CountingBreaker.calls == 2
+
+    async def test_task_spawned_in_an_attempt_keeps_its_number(self) -> None:
+        seen: list[int] = []
+        tasks: list[asyncio.Task[None]] = []
+
+        async def watch() -> None:
+            await asyncio.sleep(5)
+            seen.append(call_context().attempt)
+
+        async def work() -> None:
+            if call_context().attempt == 2:
+                tasks.append(asyncio.create_task(watch()))
+            if call_context().attempt < 3:
+                raise ConnectionError
+
+        await Retry(attempts=3, backoff=constant(1.0)).call(work)
+        await tasks[0]
+        assert seen == [2]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol
 
 from stoic.timeout import current_deadline, remaining
 
@@ -19,15 +18,9 @@ __all__ = ["CallContext", "attempt_var", "call_context", "operation_var"]
 operation_var: ContextVar[str | None] = ContextVar("stoic_operation", default=None)
 
 
-class HasAttempt(Protocol):
-    """A retry's per-call state: its ``attempt`` number, kept up to date by the retry."""
-
-    attempt: int
-
-
-#: The per-call state of the innermost retry that has retried (it counts its own attempts,
-#: so the variable is set once per retried call, not once per attempt).
-attempt_var: ContextVar[HasAttempt | None] = ContextVar("stoic_attempt", default=None)
+#: Attempt number in the innermost retry that has retried (an int snapshot per attempt, so
+#: tasks spawned during an attempt keep that attempt's number).
+attempt_var: ContextVar[int] = ContextVar("stoic_attempt", default=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +43,4 @@ class CallContext:
 
 def call_context() -> CallContext:
     """A snapshot of the per-call context of the running task."""
-    state = attempt_var.get()
-    attempt = 1 if state is None else state.attempt
-    return CallContext(operation_var.get(), attempt, current_deadline(), remaining())
+    return CallContext(operation_var.get(), attempt_var.get(), current_deadline(), remaining())

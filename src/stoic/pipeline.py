@@ -189,11 +189,13 @@ class Pipeline(Strategy):
         while strategies:
             strategy = strategies.pop()
             outer = strategies[-1] if strategies else None
-            if isinstance(strategy, Bulkhead) and isinstance(outer, CircuitBreaker):
+            # Only stoic's own classes, exactly: a subclass may override call or __call__.
+            if type(strategy) is Bulkhead and type(outer) is CircuitBreaker:
+                assert isinstance(outer, CircuitBreaker)
                 # The recommended order, a breaker right around a bulkhead: one layer, not two.
                 strategies.pop()
                 composed = outer._around_bulkhead(strategy, composed)
-            elif isinstance(strategy, Strategy):
+            elif type(strategy) in _OWN_DECORATORS:
                 composed = strategy(composed)
             else:
                 composed = _via_call(strategy, composed)
@@ -207,6 +209,9 @@ class Pipeline(Strategy):
         lines = [f"{title}, outermost first:"]
         lines.extend(_describe(self.strategies, depth=1))
         return "\n".join(lines)
+
+
+_OWN_DECORATORS: tuple[type, ...] = ()  # filled below, once the classes exist
 
 
 async def _invoke(fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
@@ -417,3 +422,6 @@ def standard_pipeline(
         name=name,
         listeners=listeners,
     )
+
+
+_OWN_DECORATORS = (Retry, CircuitBreaker, Bulkhead, Timeout, Fallback, Pipeline)

@@ -27,6 +27,7 @@ import functools
 import math
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Literal, overload
@@ -34,7 +35,7 @@ from typing import Any, ClassVar, Literal, overload
 from stoic import _clock, _events
 from stoic._classify import ExceptionFilter, compile_matcher, never_handled
 from stoic._clock import testing_state
-from stoic._context import HasAttempt, attempt_var
+from stoic._context import attempt_var
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
 from stoic._strategy import P, Strategy, T
 from stoic.backoff import Backoff, _SeedExponential, exponential
@@ -320,7 +321,7 @@ class Retry(Strategy):
         observing = bool(self._listeners) or _events.observed
         if observing:
             self._attempt_done(1, start, exc, exc is None)
-        in_context = attempt_var.set(state)
+        in_context: Token[int] | None = None
         try:
             while True:
                 delay = self._plan(state, exc, result)
@@ -328,6 +329,10 @@ class Retry(Strategy):
                     raise self._give_up(state, exc, result)
                 await _clock.sleep(delay)
                 state.attempt += 1
+                if in_context is None:
+                    in_context = attempt_var.set(state.attempt)
+                else:
+                    attempt_var.set(state.attempt)
                 started = _clock.now() if observing else None
                 try:
                     result = await fn(*args, **kwargs)
@@ -347,7 +352,8 @@ class Retry(Strategy):
                     continue
                 return result  # type: ignore[no-any-return]
         finally:
-            attempt_var.reset(in_context)
+            if in_context is not None:
+                attempt_var.reset(in_context)
             # The exception's traceback holds this frame: drop the frame's hold on it, or
             # each retried call would leave a reference cycle for the garbage collector.
             exc = None
@@ -482,7 +488,7 @@ class Attempt:
 class _Attempts:
     """The per-loop state of ``async for attempt in policy``."""
 
-    __slots__ = ("_delay", "_done", "_outer_attempt", "_policy", "_started", "_state")
+    __slots__ = ("_delay", "_done", "_policy", "_started", "_state", "_token")
 
     def __init__(self, policy: Retry) -> None:
         self._policy = policy
@@ -490,7 +496,7 @@ class _Attempts:
         self._delay: float | None = None
         self._done = False
         self._started = 0.0
-        self._outer_attempt: HasAttempt | None = None
+        self._token: Token[int] | None = None
 
     def __aiter__(self) -> _Attempts:
         return self
@@ -502,8 +508,7 @@ class _Attempts:
         if state is None:
             self._started = _clock.now()
             self._state = state = _CallState(self._policy, self._started)
-            self._outer_attempt = attempt_var.get()
-            attempt_var.set(state)
+            self._token = attempt_var.set(1)
         elif self._delay is None:
             # The previous block ended without an exception: the work is done.
             self._end()
@@ -513,11 +518,14 @@ class _Attempts:
             await _clock.sleep(delay)
             state.attempt += 1
             self._started = _clock.now()
+            attempt_var.set(state.attempt)
         return Attempt(self, state.attempt)
 
     def _end(self) -> None:
         self._done = True
-        attempt_var.set(self._outer_attempt)
+        if self._token is not None:
+            attempt_var.reset(self._token)
+            self._token = None
 
     def _finished(self, exc: BaseException | None) -> bool:
         policy, state = self._policy, self._state
