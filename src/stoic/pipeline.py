@@ -211,9 +211,6 @@ class Pipeline(Strategy):
         return "\n".join(lines)
 
 
-_OWN_DECORATORS: tuple[type, ...] = ()  # filled below, once the classes exist
-
-
 async def _invoke(fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
     return await fn(*args, **kwargs)
 
@@ -424,4 +421,6 @@ def standard_pipeline(
     )
 
 
-_OWN_DECORATORS = (Retry, CircuitBreaker, Bulkhead, Timeout, Fallback, Pipeline)
+# Strategies whose decorator form ``_compose`` may use (exact types: a subclass may override
+# ``call`` or ``__call__``, so it goes through ``call``).
+_OWN_DECORATORS: tuple[type, ...] = (Retry, CircuitBreaker, Bulkhead, Timeout, Fallback, Pipeline)
