@@ -445,9 +445,25 @@ RATE = group(
 )
 
 
-@case(RATE, "stoic", "stoic")
-def _stoic_rate() -> Runner:
-    raise Unavailable("stoic has no rate limiter yet")
+def _stoic_limiter() -> Any:
+    from stoic.rate_limit import RateLimiter
+
+    return RateLimiter(1e12, per=1.0)
+
+
+@case(RATE, "stoic `RateLimiter.call`", "stoic")
+def _stoic_rate_call() -> Runner:
+    return loop1(_stoic_limiter().call, ok)
+
+
+@case(RATE, "stoic `@RateLimiter(...)`", "stoic")
+def _stoic_rate_decorator() -> Runner:
+    return loop0(_stoic_limiter()(ok))
+
+
+@case(RATE, "stoic `async with limiter`", "stoic")
+def _stoic_rate_with() -> Runner:
+    return loop_with(_stoic_limiter(), ok)
 
 
 @case(RATE, "aiolimiter `async with AsyncLimiter`", "aiolimiter")

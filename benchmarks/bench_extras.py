@@ -85,6 +85,12 @@ def _pyresilience() -> Callable[[int], Any]:
     return lambda i: CircuitBreaker(CircuitBreakerConfig())
 
 
+def _stoic_rate_limiter() -> Callable[[int], Any]:
+    from stoic.rate_limit import RateLimiter
+
+    return lambda i: RateLimiter(100)
+
+
 def _aiobreaker() -> Callable[[int], Any]:
     from aiobreaker import CircuitBreaker
 
@@ -124,6 +130,7 @@ FOOTPRINTS: list[tuple[str, str, Callable[[int], Callable[[int], Any]]]] = [
     ),
     ("stoic `Bulkhead(10)` (for scale)", "stoic", lambda n: _stoic_bulkhead()),
     ("stoic `Retry()` (for scale)", "stoic", lambda n: _stoic_retry()),
+    ("stoic `RateLimiter(100)` (for scale)", "stoic", lambda n: _stoic_rate_limiter()),
     ("hyx `consecutive_breaker()`", "hyx", lambda n: _hyx()),
     (
         "pyresilience `CircuitBreaker(CircuitBreakerConfig())`",

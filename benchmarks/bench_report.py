@@ -171,14 +171,13 @@ def targets(report: Report) -> list[Target]:
         both = None if met is None or faster is None else met and faster
         bulkhead.rows[i] = (label, f"{figure} ({_x(versus)} the Semaphore)", both)
     result.append(bulkhead)
-    rate = report.find("rate", "stoic")
-    rate_figure = (
-        "n/a" if rate is None or rate.median is None else _x(report.ratio("rate", "stoic"))
-    )
     result.append(
-        Target(
+        _ratio_target(
+            report,
             "rate limiter, never waiting <= 4x bare await",
-            [("stoic", f"{rate_figure} ({rate.reason if rate else 'no case'})", None)],
+            "rate",
+            ["stoic `RateLimiter.call`", "stoic `@RateLimiter(...)`", "stoic `async with limiter`"],
+            4.0,
         )
     )
     result.append(

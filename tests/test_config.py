@@ -13,6 +13,7 @@ from stoic.circuit_breaker import CircuitBreaker
 from stoic.config import load_pipelines, pipeline_from_config, pipeline_to_config
 from stoic.fallback import Fallback
 from stoic.pipeline import Pipeline
+from stoic.rate_limit import RateLimiter
 from stoic.registry import Registry
 from stoic.retry import Retry
 from stoic.timeout import Timeout, timeout
@@ -120,6 +121,29 @@ class TestRoundTrip:
         assert pipeline_to_config(again) == pipeline_to_config(pipeline)
         assert again.describe() == pipeline.describe()
 
+    def test_rate_limiters_round_trip_including_an_unlimited_wait(self) -> None:
+        pipeline = Pipeline(
+            RateLimiter(100, per=60, burst=5, max_wait=2.5, name="api"),
+            RateLimiter(3, max_wait=None),
+        )
+        config = pipeline_to_config(pipeline)
+        assert config["strategies"] == [
+            {
+                "type": "rate_limiter",
+                "rate": 100.0,
+                "per": 60.0,
+                "burst": 5,
+                "max_wait": 2.5,
+                "name": "api",
+            },
+            {"type": "rate_limiter", "rate": 3.0, "per": 1.0, "burst": 3, "max_wait": "unlimited"},
+        ]
+        again = pipeline_from_config(config)
+        assert pipeline_to_config(again) == config
+        assert [repr(strategy) for strategy in again.strategies] == [
+            repr(strategy) for strategy in pipeline.strategies
+        ]
+
     def test_predicates_cannot_be_written(self) -> None:
         with pytest.raises(ValueError, match="retry on is a predicate"):
             pipeline_to_config(Pipeline(Retry(on=lambda e: True)))
@@ -155,6 +179,9 @@ class TestErrors:
             ),
             ({"type": "timeout", "seconds": -1}, r"\(timeout\): seconds must be >= 0"),
             ({"type": "bulkhead", "max_concurrent": 0}, r"max_concurrent must be"),
+            ({"type": "rate_limiter", "rate": 0}, r"\(rate_limiter\): rate must be a finite"),
+            ({"type": "rate_limiter", "rate": 1, "max_wait": "forever"}, r"max_wait must be"),
+            ({"type": "rate_limiter", "rate": 1, "period": 2}, r"unknown option\(s\) period"),
             ({"type": "teleport"}, r"type must be one of timeout, retry"),
             ("retry", r"expected a table"),
             ({"type": "fallback"}, r"a fallback needs its 'value'"),
@@ -231,6 +258,16 @@ class TestToml:
         path.write_text('[pipelines.bad]\nstrategies = [{ type = "retry", attempts = -2 }]\n')
         with pytest.raises(ValueError, match=r"pipelines\.bad\.strategies\[0\] \(retry\)"):
             load_pipelines(path)
+
+    def test_the_readme_example_loads(self, tmp_path: Path) -> None:
+        readme = (Path(__file__).parent.parent / "README.md").read_text()
+        example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+        path = tmp_path / "stoic.toml"
+        path.write_text(example)
+        payments = load_pipelines(path)["payments"]
+        limiter = payments.strategies[3]
+        assert isinstance(limiter, RateLimiter)
+        assert (limiter.rate, limiter.per, limiter.max_wait) == (100.0, 60.0, None)
 
     def test_invalid_toml(self, tmp_path: Path) -> None:
         path = tmp_path / "stoic.toml"

@@ -18,6 +18,7 @@ READY = {
     "fallback",
     "groups",
     "pipeline",
+    "rate_limit",
     "registry",
     "retry",
     "timeout",

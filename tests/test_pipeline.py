@@ -14,10 +14,11 @@ from stoic._events import Event
 from stoic.backoff import constant
 from stoic.bulkhead import Bulkhead
 from stoic.circuit_breaker import CircuitBreaker, CircuitState
-from stoic.exceptions import CircuitBreakerOpen, TimeoutExceeded
+from stoic.exceptions import CircuitBreakerOpen, RateLimited, TimeoutExceeded
 from stoic.fallback import Fallback
 from stoic.pipeline import Pipeline
-from stoic.retry import Retry, RetryScheduled
+from stoic.rate_limit import RateLimiter
+from stoic.retry import Retry, RetryScheduled, retry_after_hint
 from stoic.timeout import TimeoutExpired, remaining, timeout
 
 
@@ -305,6 +306,13 @@ class TestDescribe:
             ]
         )
 
+    def test_describe_rate_limiters(self) -> None:
+        pipeline = Pipeline(RateLimiter(100, per=60, name="api"), RateLimiter(2, max_wait=None))
+        assert pipeline.describe().splitlines()[1:] == [
+            "  1. rate limiter: 100 calls per 60s, bursts of 100, waits at most 0s [api]",
+            "  2. rate limiter: 2 calls per 1s, bursts of 2, waits as long as needed",
+        ]
+
     def test_describe_empty(self) -> None:
         assert Pipeline().describe() == "Pipeline: empty (calls run as they are)"
 
@@ -315,6 +323,34 @@ class TestDescribe:
         from stoic.testing import run
 
         assert run(main()) == 3.0
+
+
+class TestRateLimiterInPipelines:
+    """A rate limiter composes like any strategy, in every pipeline form."""
+
+    async def test_a_retry_around_a_rate_limiter_waits_for_the_next_turn(self) -> None:
+        limiter = RateLimiter(1, burst=1)
+        pipeline = Pipeline(Retry(attempts=2, on=RateLimited, delay_hint=retry_after_hint), limiter)
+        calls: list[float] = []
+
+        @pipeline
+        async def ping() -> int:
+            calls.append(_clock.now())
+            return 1
+
+        assert await ping() + await ping() == 2
+        assert calls[1] - calls[0] == pytest.approx(1.0)
+
+    async def test_a_decorated_pipeline_takes_one_turn_per_call(self) -> None:
+        pipeline = Pipeline(RateLimiter(2, burst=2))
+
+        @pipeline
+        async def ping() -> int:
+            return 1
+
+        assert await ping() + await ping() == 2
+        with pytest.raises(RateLimited):
+            await ping()
 
 
 async def _remaining() -> float | None:

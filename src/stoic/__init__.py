@@ -1,6 +1,6 @@
 """stoic: async-first resilience for Python.
 
-Retry with backoff, timeouts and deadlines, circuit breaker, bulkhead, fallback,
+Retry with backoff, timeouts and deadlines, circuit breaker, bulkhead, rate limiter, fallback,
 partial-failure batches and exception-group helpers. ``stoic.testing`` has virtual time.
 """
 
@@ -26,6 +26,7 @@ from stoic.config import (
 from stoic.exceptions import (
     BulkheadFull,
     CircuitBreakerOpen,
+    RateLimited,
     RejectedCall,
     ResultRejected,
     StoicError,
@@ -40,6 +41,7 @@ from stoic.fallback import (
 )
 from stoic.groups import handle_exception_group, leaf_exceptions, split_exception_group
 from stoic.pipeline import Pipeline, PipelineCompleted, standard_pipeline
+from stoic.rate_limit import CallRejectedByRateLimiter, RateLimiter, RateLimiterStatistics
 from stoic.registry import Registry, default_registry, get_or_create
 from stoic.retry import (
     Attempt,
@@ -64,6 +66,7 @@ __all__ = [
     "CallContext",
     "CallRejectedByBreaker",
     "CallRejectedByBulkhead",
+    "CallRejectedByRateLimiter",
     "CircuitBreaker",
     "CircuitBreakerConfig",
     "CircuitBreakerOpen",
@@ -79,6 +82,9 @@ __all__ = [
     "Outcome",
     "Pipeline",
     "PipelineCompleted",
+    "RateLimited",
+    "RateLimiter",
+    "RateLimiterStatistics",
     "Registry",
     "RejectedCall",
     "ResultRejected",

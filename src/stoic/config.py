@@ -25,6 +25,8 @@ Types and their keys are the constructor options: ``timeout`` (``seconds``, ``na
 ``retry`` (``attempts``, ``on``, ``backoff``, ``deadline``, ``max_delay``, ``name``),
 ``circuit_breaker`` (the ``CircuitBreakerConfig`` fields, with ``record``/``ignore`` as
 exception names), ``bulkhead`` (``max_concurrent``, ``max_waiting``, ``timeout``, ``name``),
+``rate_limiter`` (``rate``, ``per``, ``burst``, ``max_wait``, ``name``; TOML has no null, so
+``max_wait = "unlimited"`` stands for ``None``: wait as long as needed),
 ``fallback`` (``value``, ``on``, ``name``) and ``pipeline`` (``strategies``, ``name``).
 Backoffs: ``constant`` (``delay``), ``linear`` (``initial``, ``step``, ``max_delay``,
 ``jitter``), ``exponential`` (``initial``, ``multiplier``, ``max_delay``, ``jitter``) and
@@ -51,6 +53,7 @@ from stoic.bulkhead import Bulkhead
 from stoic.circuit_breaker import CircuitBreaker, CircuitBreakerConfig
 from stoic.fallback import Fallback
 from stoic.pipeline import Pipeline
+from stoic.rate_limit import RateLimiter
 from stoic.registry import Registry
 from stoic.retry import Retry
 from stoic.timeout import Timeout
@@ -161,6 +164,11 @@ def _strategy(value: object, where: str) -> Strategy:
         if kind == "bulkhead":
             _check_keys(entry, ("max_concurrent", "max_waiting", "timeout", "name"), where)
             return Bulkhead(**options)
+        if kind == "rate_limiter":
+            _check_keys(entry, ("rate", "per", "burst", "max_wait", "name"), where)
+            if options.get("max_wait") == "unlimited":
+                options["max_wait"] = None
+            return RateLimiter(**options)
         if kind == "fallback":
             _check_keys(entry, ("value", "on", "name"), where)
             if "value" not in options:
@@ -174,7 +182,7 @@ def _strategy(value: object, where: str) -> Strategy:
         raise
     except (TypeError, ValueError) as exc:
         raise _fail(where, str(exc)) from None
-    kinds = "timeout, retry, circuit_breaker, bulkhead, fallback, pipeline"
+    kinds = "timeout, retry, circuit_breaker, bulkhead, rate_limiter, fallback, pipeline"
     raise _fail(where, f"type must be one of {kinds}; got {kind!r}")
 
 
@@ -299,6 +307,17 @@ def strategy_to_config(strategy: Strategy) -> dict[str, Any]:
                 "max_concurrent": strategy.max_concurrent,
                 "max_waiting": strategy.max_waiting,
                 "timeout": strategy.timeout,
+                "name": strategy.name,
+            }
+        )
+    if isinstance(strategy, RateLimiter):
+        return _without_none(
+            {
+                "type": "rate_limiter",
+                "rate": strategy.rate,
+                "per": strategy.per,
+                "burst": strategy.burst,
+                "max_wait": "unlimited" if strategy.max_wait is None else strategy.max_wait,
                 "name": strategy.name,
             }
         )

@@ -9,6 +9,7 @@ Its own exceptions are reserved for what stoic itself decided::
           +-- RejectedCall               stoic refused to run the call at all
           |    +-- CircuitBreakerOpen    the breaker is open (or half-open with no probe free)
           |    +-- BulkheadFull          no slot and no room in the queue (or the wait timed out)
+          |    +-- RateLimited           over the rate, and the call's turn is too far away
           +-- TimeoutExceeded            also a builtin TimeoutError: a stoic timeout expired
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 __all__ = [
     "BulkheadFull",
     "CircuitBreakerOpen",
+    "RateLimited",
     "RejectedCall",
     "ResultRejected",
     "StoicError",
@@ -69,6 +71,18 @@ class CircuitBreakerOpen(RejectedCall):
 
 class BulkheadFull(RejectedCall):
     """The bulkhead had no free slot and no room in its queue, or the wait for a slot timed out."""
+
+
+class RateLimited(RejectedCall):
+    """The rate limiter refused the call: its turn is further away than the caller may wait.
+
+    ``retry_after`` is the number of seconds until a call would be admitted (what
+    ``stoic.retry_after_hint`` reads).
+    """
+
+    def __init__(self, message: str = "rate limited", *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class TimeoutExceeded(StoicError, TimeoutError):

@@ -50,6 +50,7 @@ from stoic.backoff import Backoff, exponential
 from stoic.bulkhead import Bulkhead
 from stoic.circuit_breaker import CircuitBreaker
 from stoic.fallback import Fallback
+from stoic.rate_limit import RateLimiter
 from stoic.retry import Retry, retry_after_hint
 from stoic.timeout import Timeout
 
@@ -262,6 +263,16 @@ def _summary(strategy: Strategy) -> str:
             f"bulkhead: {strategy.max_concurrent} at once, {strategy.max_waiting} queued{wait}"
             + _named(strategy.name)
         )
+    if isinstance(strategy, RateLimiter):
+        wait = (
+            "waits as long as needed"
+            if strategy.max_wait is None
+            else f"waits at most {strategy.max_wait:g}s"
+        )
+        return (
+            f"rate limiter: {strategy.rate:g} calls per {strategy.per:g}s, bursts of "
+            f"{strategy.burst}, {wait}" + _named(strategy.name)
+        )
     if isinstance(strategy, Fallback):
         return f"fallback: {strategy!r}"
     return repr(strategy)
@@ -423,4 +434,12 @@ def standard_pipeline(
 
 # Strategies whose decorator form ``_compose`` may use (exact types: a subclass may override
 # ``call`` or ``__call__``, so it goes through ``call``).
-_OWN_DECORATORS: tuple[type, ...] = (Retry, CircuitBreaker, Bulkhead, Timeout, Fallback, Pipeline)
+_OWN_DECORATORS: tuple[type, ...] = (
+    Retry,
+    CircuitBreaker,
+    Bulkhead,
+    RateLimiter,
+    Timeout,
+    Fallback,
+    Pipeline,
+)

@@ -1,0 +1,389 @@
+"""Rate limiter: GCRA admission, bursts, reserved turns, max_wait, deadlines, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stoic import _clock
+from stoic._events import Event
+from stoic.exceptions import RateLimited, RejectedCall, StoicError
+from stoic.rate_limit import CallRejectedByRateLimiter, RateLimiter, RateLimiterStatistics
+from stoic.retry import Retry, retry_after_hint
+from stoic.testing import run, set_testing
+from stoic.timeout import timeout
+
+
+async def ok() -> int:
+    return 1
+
+
+async def settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+class TestConstruction:
+    """Bad options fail at construction with a message naming the option."""
+
+    @pytest.mark.parametrize("rate", [0, -1, math.nan, math.inf, True, "10", None])
+    def test_rate_must_be_finite_and_positive(self, rate: Any) -> None:
+        with pytest.raises(ValueError, match=r"^rate must be a finite number > 0"):
+            RateLimiter(rate)
+
+    @pytest.mark.parametrize("per", [0, -1.0, math.nan, math.inf, False])
+    def test_per_must_be_finite_and_positive(self, per: Any) -> None:
+        with pytest.raises(ValueError, match=r"^per must be a finite number > 0"):
+            RateLimiter(10, per)
+
+    @pytest.mark.parametrize("burst", [0, -1, 1.5, True, "2"])
+    def test_burst_must_be_a_positive_int(self, burst: Any) -> None:
+        with pytest.raises(ValueError, match=r"^burst must be None or an int >= 1"):
+            RateLimiter(10, burst=burst)
+
+    @pytest.mark.parametrize("max_wait", [-0.1, math.nan, math.inf, True, "1"])
+    def test_max_wait_must_be_none_or_finite_seconds(self, max_wait: Any) -> None:
+        with pytest.raises(ValueError, match=r"^max_wait must be None or"):
+            RateLimiter(10, max_wait=max_wait)
+
+    @pytest.mark.parametrize(("rate", "burst"), [(10, 10), (2.5, 2), (0.5, 1), (1, 1)])
+    def test_default_burst_is_one_period_of_calls_at_least_one(
+        self, rate: float, burst: int
+    ) -> None:
+        assert RateLimiter(rate).burst == burst
+
+    def test_options_are_readable_and_in_the_repr(self) -> None:
+        limiter = RateLimiter(100, per=60, burst=5, max_wait=2, name="api")
+        assert (limiter.rate, limiter.per, limiter.burst, limiter.max_wait, limiter.name) == (
+            100.0,
+            60.0,
+            5,
+            2.0,
+            "api",
+        )
+        assert repr(limiter) == ("RateLimiter(rate=100, per=60, burst=5, max_wait=2.0, name='api')")
+
+    def test_listeners_must_be_callable(self) -> None:
+        with pytest.raises(TypeError, match="listeners must be callables"):
+            RateLimiter(1, listeners=[42])  # type: ignore[list-item]
+
+
+class TestAdmission:
+    """Calls start at once up to the burst, then at the steady rate."""
+
+    async def test_a_burst_starts_at_once_and_the_next_call_is_refused(self) -> None:
+        limiter = RateLimiter(5, per=1.0)
+        assert [await limiter.call(ok) for _ in range(5)] == [1] * 5
+        with pytest.raises(RateLimited) as caught:
+            await limiter.call(ok)
+        assert caught.value.retry_after == pytest.approx(0.2)
+
+    async def test_a_turn_comes_back_every_per_over_rate_seconds(self) -> None:
+        limiter = RateLimiter(4, per=2.0, burst=1)
+        await limiter.call(ok)
+        await asyncio.sleep(0.49)
+        with pytest.raises(RateLimited):
+            await limiter.call(ok)
+        await asyncio.sleep(0.01)
+        assert await limiter.call(ok) == 1
+
+    async def test_a_quiet_spell_refills_the_burst_but_never_beyond_it(self) -> None:
+        limiter = RateLimiter(3, per=1.0)
+        for _ in range(3):
+            await limiter.call(ok)
+        await asyncio.sleep(100)
+        for _ in range(3):
+            await limiter.call(ok)
+        with pytest.raises(RateLimited):
+            await limiter.call(ok)
+
+    async def test_the_wrapped_functions_exception_passes_through_and_spends_the_turn(
+        self,
+    ) -> None:
+        limiter = RateLimiter(1, burst=1)
+        error = ConnectionError("down")
+
+        async def fail() -> None:
+            raise error
+
+        with pytest.raises(ConnectionError) as caught:
+            await limiter.call(fail)
+        assert caught.value is error
+        with pytest.raises(RateLimited):
+            await limiter.call(ok)
+
+    async def test_arguments_reach_the_function(self) -> None:
+        async def add(a: int, b: int = 0) -> int:
+            return a + b
+
+        assert await RateLimiter(10).call(add, 2, b=3) == 5
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rate=st.integers(min_value=1, max_value=20),
+    burst=st.integers(min_value=1, max_value=6),
+    gaps=st.lists(st.floats(min_value=0, max_value=0.5), min_size=1, max_size=60),
+    max_wait=st.one_of(st.none(), st.floats(min_value=0, max_value=1)),
+)
+def test_no_span_ever_holds_more_than_burst_plus_rate_times_its_length(
+    rate: int, burst: int, gaps: list[float], max_wait: float | None
+) -> None:
+    """Whatever the arrivals, in any span of t seconds at most burst + rate * t calls start."""
+
+    async def scenario() -> list[float]:
+        limiter = RateLimiter(rate, per=1.0, burst=burst, max_wait=max_wait)
+        starts: list[float] = []
+
+        async def one() -> None:
+            async def record() -> None:
+                starts.append(_clock.now())
+
+            with contextlib.suppress(RateLimited):
+                await limiter.call(record)
+
+        async with asyncio.TaskGroup() as tg:
+            for gap in gaps:
+                await asyncio.sleep(gap)
+                tg.create_task(one())
+        return starts
+
+    starts = run(scenario())
+    assert starts == sorted(starts)
+    for i, first in enumerate(starts):
+        for j in range(i, len(starts)):
+            span = starts[j] - first
+            assert j - i + 1 <= burst + rate * span + 1e-6
+
+
+class TestWaiting:
+    """With ``max_wait``, a call reserves its turn and waits for it, in arrival order."""
+
+    async def test_waiting_calls_start_in_arrival_order_one_interval_apart(self) -> None:
+        limiter = RateLimiter(10, burst=1, max_wait=None)
+        begin = _clock.now()
+        starts: list[tuple[int, float]] = []
+
+        async def record(tag: int) -> None:
+            starts.append((tag, round(_clock.now() - begin, 9)))
+
+        async with asyncio.TaskGroup() as tg:
+            for tag in range(5):
+                tg.create_task(limiter.call(record, tag))
+        assert starts == [(0, 0.0), (1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
+
+    async def test_a_turn_further_than_max_wait_is_refused_at_once(self) -> None:
+        limiter = RateLimiter(1, burst=1, max_wait=2.5)
+        begin = _clock.now()
+        await limiter.call(ok)
+        await asyncio.gather(limiter.call(ok), limiter.call(ok))  # turns at 1 s and 2 s
+        assert _clock.now() - begin == pytest.approx(2.0)
+        limiter2 = RateLimiter(1, burst=1, max_wait=2.5)
+        await limiter2.call(ok)
+        tasks = [asyncio.create_task(limiter2.call(ok)) for _ in range(2)]
+        await settle()
+        with pytest.raises(RateLimited) as caught:  # its turn would be 3 s away
+            await limiter2.call(ok)
+        assert caught.value.retry_after == pytest.approx(3.0)
+        await asyncio.gather(*tasks)
+
+    async def test_a_refusal_waits_no_time(self) -> None:
+        limiter = RateLimiter(1, burst=1, max_wait=0.5)
+        await limiter.call(ok)
+        begin = _clock.now()
+        with pytest.raises(RateLimited):
+            await limiter.call(ok)
+        assert _clock.now() == begin
+
+    async def test_a_turn_after_the_enclosing_deadline_is_refused_at_once(self) -> None:
+        events: list[Event] = []
+        limiter = RateLimiter(1, burst=1, max_wait=None, listeners=[events.append])
+        await limiter.call(ok)
+        begin = _clock.now()
+        with pytest.raises(RateLimited, match="after the deadline"):
+            async with timeout(0.5):
+                await limiter.call(ok)
+        assert _clock.now() == begin
+        assert isinstance(events[0], CallRejectedByRateLimiter)
+        assert events[0].reason == "deadline"
+
+    async def test_a_turn_before_the_enclosing_deadline_is_waited_for(self) -> None:
+        limiter = RateLimiter(1, burst=1, max_wait=None)
+        await limiter.call(ok)
+        async with timeout(1.5):
+            assert await limiter.call(ok) == 1
+
+    async def test_retry_with_the_hint_waits_exactly_retry_after(self) -> None:
+        limiter = RateLimiter(2, burst=1)
+        policy = Retry(attempts=2, on=RateLimited, delay_hint=retry_after_hint)
+        await limiter.call(ok)
+        begin = _clock.now()
+        assert await policy.call(limiter.call, ok) == 1
+        assert _clock.now() - begin == pytest.approx(0.5)
+
+    async def test_testing_mode_makes_reserved_waits_instant(self) -> None:
+        limiter = RateLimiter(1, burst=1, max_wait=None)
+        begin = _clock.now()
+        with set_testing(True):
+            for _ in range(5):
+                await limiter.call(ok)
+        assert _clock.now() == begin
+
+
+class TestCancellation:
+    """A cancelled waiter is never counted, and gives its turn back when it safely can."""
+
+    async def test_the_last_waiter_cancelled_gives_its_turn_back(self) -> None:
+        limiter = RateLimiter(1, burst=1, max_wait=None)
+        await limiter.call(ok)
+        begin = _clock.now()
+        waiter = asyncio.create_task(limiter.call(ok))
+        await settle()
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        await limiter.call(ok)
+        assert _clock.now() - begin == pytest.approx(1.0)  # the freed turn, not the one after
+        stats = limiter.statistics()
+        assert (stats.waiting, stats.rejected, stats.delayed) == (0, 0, 1)
+
+    async def test_a_waiter_cancelled_ahead_of_others_keeps_their_spacing(self) -> None:
+        limiter = RateLimiter(1, burst=1, max_wait=None)
+        await limiter.call(ok)
+        begin = _clock.now()
+        starts: list[float] = []
+
+        async def record() -> None:
+            starts.append(round(_clock.now() - begin, 9))
+
+        first = asyncio.create_task(limiter.call(record))
+        second = asyncio.create_task(limiter.call(record))
+        await settle()
+        first.cancel()
+        await settle()
+        third = asyncio.create_task(limiter.call(record))
+        await asyncio.gather(second, third)
+        assert first.cancelled()
+        # Handing the cancelled 1 s turn to the newcomer would start it 1 s before ``second``
+        # instead of the full interval after it.
+        assert starts == [2.0, 3.0]
+
+    async def test_cancellation_passes_through_untouched_and_is_not_a_rejection(self) -> None:
+        events: list[Event] = []
+        limiter = RateLimiter(1, burst=1, max_wait=None, listeners=[events.append])
+        await limiter.call(ok)
+        waiter = asyncio.create_task(limiter.call(ok))
+        await settle()
+        waiter.cancel("stop")
+        with pytest.raises(asyncio.CancelledError, match="stop"):
+            await waiter
+        assert events == []
+        assert limiter.statistics().rejected == 0
+
+    async def test_a_timeout_around_a_wait_frees_the_waiting_count(self) -> None:
+        limiter = RateLimiter(1, burst=1, max_wait=None)
+        await limiter.call(ok)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await limiter.call(ok)
+        assert limiter.statistics().waiting == 0
+
+
+class TestForms:
+    """``call``, the decorator and ``async with`` all take one turn per call."""
+
+    async def test_the_decorator_takes_a_turn_per_call_and_keeps_the_signature(self) -> None:
+        limiter = RateLimiter(2)
+
+        @limiter
+        async def add(a: int, b: int = 0) -> int:
+            """Add."""
+            return a + b
+
+        assert add.__name__ == "add"
+        assert add.__doc__ == "Add."
+        assert str(inspect.signature(add)) == "(a: 'int', b: 'int' = 0) -> 'int'"
+        assert await add(1) + await add(1, b=1) == 3
+        with pytest.raises(RateLimited):
+            await add(0)
+
+    async def test_the_decorator_waits_like_call(self) -> None:
+        limited = RateLimiter(1, burst=1, max_wait=None)(ok)
+        begin = _clock.now()
+        for _ in range(3):
+            await limited()
+        assert _clock.now() - begin == pytest.approx(2.0)
+
+    async def test_async_with_takes_a_turn_on_entry(self) -> None:
+        limiter = RateLimiter(1, burst=1, max_wait=None)
+        begin = _clock.now()
+        async with limiter:
+            pass
+        async with limiter:
+            assert _clock.now() - begin == pytest.approx(1.0)
+        limiter2 = RateLimiter(1, burst=1)
+        async with limiter2:
+            pass
+        with pytest.raises(RateLimited):
+            async with limiter2:
+                pytest.fail("entered without a turn")  # pragma: no cover
+
+    async def test_one_limiter_is_shared_by_all_its_forms(self) -> None:
+        limiter = RateLimiter(2, burst=2)
+        await limiter.call(ok)
+        await limiter(ok)()
+        with pytest.raises(RateLimited):
+            async with limiter:
+                pass  # pragma: no cover
+
+
+class TestEventsAndStatistics:
+    """Refusals are reported; statistics are a frozen snapshot."""
+
+    async def test_a_refusal_emits_one_event_with_the_limits(self) -> None:
+        events: list[Event] = []
+        limiter = RateLimiter(2, per=1.0, burst=1, name="api", listeners=[events.append])
+        await limiter.call(ok)
+        with pytest.raises(RateLimited, match=r"rate limiter 'api': over 2 calls per 1s"):
+            await limiter.call(ok)
+        assert events == [
+            CallRejectedByRateLimiter(
+                name="api", reason="rate", retry_after=0.5, rate=2.0, per=1.0, burst=1
+            )
+        ]
+
+    def test_rate_limited_is_a_rejected_call(self) -> None:
+        assert issubclass(RateLimited, RejectedCall)
+        assert issubclass(RateLimited, StoicError)
+        assert RateLimited(retry_after=1.5).retry_after == 1.5
+
+    async def test_available_counts_down_and_refills(self) -> None:
+        limiter = RateLimiter(3, per=3.0)
+        assert limiter.statistics().available == 3
+        await limiter.call(ok)
+        await limiter.call(ok)
+        assert limiter.statistics().available == 1
+        await asyncio.sleep(1.0)
+        assert limiter.statistics().available == 2
+        await asyncio.sleep(10.0)
+        assert limiter.statistics().available == 3
+
+    async def test_statistics_count_delayed_rejected_and_waiting_calls(self) -> None:
+        limiter = RateLimiter(1, burst=1, max_wait=1.0)
+        await limiter.call(ok)
+        waiter = asyncio.create_task(limiter.call(ok))
+        await settle()
+        assert limiter.statistics().waiting == 1
+        with pytest.raises(RateLimited):
+            await limiter.call(ok)
+        await waiter
+        assert limiter.statistics() == RateLimiterStatistics(
+            rate=1.0, per=1.0, burst=1, available=0, waiting=0, delayed=1, rejected=1
+        )
