@@ -44,6 +44,23 @@ class TestComposition:
 
         assert await Pipeline().call(add, 1, b=2) == 3
 
+    @pytest.mark.parametrize("name", [None, "named"])
+    async def test_call_runs_nothing_until_awaited(self, name: str | None) -> None:
+        calls: list[int] = []
+        bulkhead = Bulkhead(1)
+
+        async def work() -> int:
+            calls.append(1)
+            return 1
+
+        pipeline = Pipeline(Retry(), CircuitBreaker(), bulkhead, name=name)
+        pending = pipeline.call(work)
+        assert calls == []
+        assert bulkhead.statistics().admitted == 0
+        pending.close()
+        assert await pipeline.call(work) == 1
+        assert calls == [1]
+
     async def test_arguments_reach_the_function(self) -> None:
         async def echo(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
             return args, kwargs

@@ -131,11 +131,17 @@ class Pipeline(Strategy):
     def __len__(self) -> int:
         return len(self.strategies)
 
-    async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``fn(*args, **kwargs)`` through every strategy, outermost first."""
+    def call(
+        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Coroutine[Any, Any, T]:
+        """Run ``fn(*args, **kwargs)`` through every strategy, outermost first (await it).
+
+        A plain method returning the composed chain's coroutine, so the call costs no frame
+        of its own; it is awaited exactly like an ``async def``.
+        """
         if self._plain:
-            return await self._chain(fn, *args, **kwargs)  # type: ignore[no-any-return]
-        return await self._call_in_context(fn, args, kwargs)
+            return self._chain(fn, *args, **kwargs)  # type: ignore[return-value]
+        return self._call_in_context(fn, args, kwargs)
 
     async def _call_in_context(
         self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -212,8 +218,9 @@ class Pipeline(Strategy):
         return "\n".join(lines)
 
 
-async def _invoke(fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
-    return await fn(*args, **kwargs)
+def _invoke(fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> Awaitable[T]:
+    # Not a coroutine: the layer around it awaits what ``fn`` returns, one frame fewer.
+    return fn(*args, **kwargs)
 
 
 def _via_call(strategy: Any, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
