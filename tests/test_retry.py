@@ -807,3 +807,396 @@ class TestGarbage:
             assert gc.collect() == 0
         finally:
             gc.enable()
+
+
+# -- the fast path: a constant backoff without hint, deadline or listener ----------------------
+
+PATHS = ("fast", "general")
+FORMS = ("call", "decorator")
+
+
+def _policy(path: str, wait: float = 0.0, **options: Any) -> Retry:
+    """The same policy on either path: a ``delay_hint`` that always defers to the backoff
+    changes no decision, but sends every retry through ``_plan`` (the general path)."""
+    if path == "general":
+        options["delay_hint"] = lambda outcome: None
+    return Retry(backoff=constant(wait), **options)
+
+
+async def _run(policy: Retry, form: str, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    if form == "call":
+        return await policy.call(fn, *args)
+    return await policy(fn)(*args)
+
+
+@pytest.fixture
+def paths_taken(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records which engine ran each retried call: ``"fast"`` or ``"general"``."""
+    taken: list[str] = []
+    fast, general = Retry._retry_fast, Retry._retry
+
+    def spy(label: str, engine: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            taken.append(label)
+            return engine(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(Retry, "_retry_fast", spy("fast", fast))
+    monkeypatch.setattr(Retry, "_retry", spy("general", general))
+    return taken
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("path", PATHS)
+class TestFastPath:
+    """The fast path and the general path behave the same, in both forms."""
+
+    async def test_the_intended_path_runs(
+        self, path: str, form: str, paths_taken: list[str]
+    ) -> None:
+        assert await _run(_policy(path), form, Flaky(ConnectionError(), value=3)) == 3
+        assert paths_taken == [path]
+
+    async def test_attempt_numbers_and_their_restoration(self, path: str, form: str) -> None:
+        from stoic._context import attempt_var, call_context
+
+        seen: list[int] = []
+        spawned: list[asyncio.Task[int]] = []
+
+        async def fn() -> str:
+            seen.append(call_context().attempt)
+            spawned.append(asyncio.create_task(_attempt_later()))
+            if len(seen) < 3:
+                raise ConnectionError
+            return "ok"
+
+        async def _attempt_later() -> int:
+            await asyncio.sleep(5)
+            return call_context().attempt
+
+        token = attempt_var.set(7)  # as inside an outer retry's seventh attempt
+        try:
+            assert await _run(_policy(path), form, fn) == "ok"
+            assert call_context().attempt == 7
+        finally:
+            attempt_var.reset(token)
+        assert seen == [7, 2, 3]
+        assert [await task for task in spawned] == [7, 2, 3]  # snapshots, per attempt
+
+    async def test_attempt_number_is_restored_when_giving_up(self, path: str, form: str) -> None:
+        from stoic._context import call_context
+
+        with pytest.raises(ConnectionError):
+            await _run(_policy(path, attempts=3), form, fails_forever())
+        assert call_context().attempt == 1
+
+    async def test_give_up_note_timing_and_identity(self, path: str, form: str) -> None:
+        errors = [ConnectionError(str(i)) for i in range(3)]
+
+        async def slow_failure() -> None:
+            await asyncio.sleep(2.0)
+            raise errors[int(_clock.now() // 3)]  # attempts end at 2, 5 and 8 seconds
+
+        with pytest.raises(ConnectionError) as info:
+            await _run(_policy(path, wait=1.0, attempts=3), form, slow_failure)
+        assert info.value is errors[2]
+        assert info.value.__context__ is None
+        assert info.value.__notes__ == [
+            "stoic: gave up after 3 attempt(s) in 6.000s after the first failure: no attempts left"
+        ]
+
+    async def test_max_delay_caps_the_constant_wait(self, path: str, form: str) -> None:
+        flaky = Flaky(ConnectionError(), ConnectionError())
+        await _run(_policy(path, wait=5.0, max_delay=1.5), form, flaky)
+        assert flaky.times == [0.0, 1.5, 3.0]
+
+    async def test_arguments_reach_every_attempt(self, path: str, form: str) -> None:
+        seen: list[tuple[Any, ...]] = []
+
+        async def fn(*args: Any, **kwargs: Any) -> int:
+            seen.append((args, kwargs))
+            if len(seen) < 2:
+                raise ConnectionError
+            return 1
+
+        policy = _policy(path)
+        assert await (policy.call(fn, 1, b=2) if form == "call" else policy(fn)(1, b=2)) == 1
+        assert await (policy.call(fn, 3) if form == "call" else policy(fn)(3)) == 1
+        assert seen == [((1,), {"b": 2}), ((1,), {"b": 2}), ((3,), {})]
+
+    async def test_exception_outside_on_at_a_later_attempt(self, path: str, form: str) -> None:
+        flaky = Flaky(ConnectionError(), ValueError("bug"))
+        with pytest.raises(ValueError) as info:
+            await _run(_policy(path, on=ConnectionError), form, flaky)
+        assert info.value.__notes__ == ["stoic: not retried: attempt 2 raised it"]
+        assert len(flaky.times) == 2
+
+    async def test_cancellation_raised_by_an_attempt_is_never_retried(
+        self, path: str, form: str
+    ) -> None:
+        flaky = Flaky(ConnectionError(), asyncio.CancelledError(), value=1)
+        with pytest.raises(asyncio.CancelledError):
+            await _run(_policy(path, on=BaseException, attempts=5), form, flaky)
+        assert len(flaky.times) == 2
+
+    async def test_cancelled_during_a_zero_wait(self, path: str, form: str) -> None:
+        from stoic._context import call_context
+
+        flaky = fails_forever()
+        seen: list[int] = []
+
+        async def main() -> None:
+            try:
+                await _run(_policy(path, attempts=1000), form, flaky)
+            finally:
+                seen.append(call_context().attempt)
+
+        task = asyncio.create_task(main())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert len(flaky.times) == 3  # one attempt per turn of the loop, none after cancel
+        assert seen == [1]  # the attempt number was restored on the way out
+
+    async def test_a_zero_wait_yields_to_the_loop_once(self, path: str, form: str) -> None:
+        order: list[str] = []
+
+        async def fn() -> None:
+            order.append("attempt")
+            if order.count("attempt") == 1:
+                raise ConnectionError
+
+        async def other() -> None:
+            order.append("other")
+
+        task = asyncio.create_task(other())
+        await _run(_policy(path), form, fn)
+        await task
+        assert order == ["attempt", "other", "attempt"]
+
+    async def test_rejected_results(self, path: str, form: str) -> None:
+        results = iter([None, None, 5])
+
+        async def poll() -> int | None:
+            return next(results)
+
+        policy = _policy(path, on_result=lambda r: r is None)
+        assert await _run(policy, form, poll) == 5
+        with pytest.raises(ResultRejected) as info:
+            await _run(policy, form, Flaky(value=None))
+        assert (info.value.result, info.value.attempts) == (None, 3)
+        assert info.value.__notes__ == ["stoic: gave up: no attempts left"]
+
+    async def test_testing_mode(self, path: str, form: str) -> None:
+        flaky = Flaky(ConnectionError(), ConnectionError())
+        with set_testing(True):
+            await _run(_policy(path, wait=30.0), form, flaky)
+        assert flaky.times == [0.0, 0.0, 0.0]
+        flaky = fails_forever()
+        with set_testing(True, attempts=2), pytest.raises(ConnectionError):
+            await _run(_policy(path, attempts=10), form, flaky)
+        assert len(flaky.times) == 2
+
+    async def test_testing_mode_switched_on_during_the_call(self, path: str, form: str) -> None:
+        flaky = fails_forever()
+
+        async def fn() -> None:
+            if len(flaky.times) == 1:
+                set_testing(True, attempts=3)  # read before the next retry
+            await flaky()
+
+        with set_testing(False), pytest.raises(ConnectionError):
+            await _run(_policy(path, wait=10.0, attempts=10), form, fn)
+        assert flaky.times == [0.0, 10.0, 10.0]
+
+    async def test_a_listener_added_during_the_call_sees_the_rest(
+        self, path: str, form: str
+    ) -> None:
+        from stoic._events import add_listener, remove_listener
+
+        events: list[Event] = []
+        first, second, third = (ConnectionError(str(i)) for i in range(3))
+
+        async def add_soon() -> None:
+            await asyncio.sleep(0.5)  # during the first wait
+            add_listener(events.append)
+
+        adding = asyncio.create_task(add_soon())
+        try:
+            with pytest.raises(ConnectionError):
+                await _run(
+                    _policy(path, wait=1.0, attempts=3, name="api"),
+                    form,
+                    Flaky(first, second, third),
+                )
+        finally:
+            remove_listener(events.append)
+            await adding
+        assert events == [
+            RetryScheduled("api", attempt=2, delay=1.0, elapsed=1.0, exception=second, result=None),
+            RetryGaveUp(
+                "api", attempt=3, elapsed=2.0, exception=third, result=None, reason="attempts"
+            ),
+        ]
+
+    async def test_concurrent_calls_keep_their_own_attempts(self, path: str, form: str) -> None:
+        policy = _policy(path, wait=1.0, attempts=4)
+        counts = [0] * 50
+
+        async def work(i: int) -> int:
+            counts[i] += 1
+            await asyncio.sleep(0.1 * (i % 3))
+            if counts[i] < 1 + i % 4:
+                raise ConnectionError
+            return i
+
+        decorated = policy(work)
+        calls = (policy.call(work, i) if form == "call" else decorated(i) for i in range(50))
+        assert await asyncio.gather(*calls) == list(range(50))
+        assert counts == [1 + i % 4 for i in range(50)]
+
+
+class TestFastPathSelection:
+    """Anything that needs per-call state takes the general path."""
+
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {"backoff": linear(0, 0)},
+            {"backoff": constant(0) + constant(0)},
+            {"backoff": constant(0), "delay_hint": lambda outcome: None},
+            {"backoff": constant(0), "deadline": 100.0},
+            {"backoff": constant(0), "listeners": [lambda event: None]},
+        ],
+    )
+    async def test_options_needing_the_general_path(
+        self, options: dict[str, Any], paths_taken: list[str]
+    ) -> None:
+        assert await Retry(**options).call(Flaky(ConnectionError(), value=1)) == 1
+        assert paths_taken == ["general"]
+
+    async def test_an_enclosing_deadline_takes_the_general_path(
+        self, paths_taken: list[str]
+    ) -> None:
+        async with timeout(100.0):
+            assert await Retry(backoff=constant(0)).call(Flaky(ConnectionError(), value=1)) == 1
+        assert await Retry(backoff=constant(0)).call(Flaky(ConnectionError(), value=1)) == 1
+        assert paths_taken == ["general", "fast"]
+
+    async def test_an_enclosing_deadline_is_honoured_with_a_constant_wait(self) -> None:
+        async def slow_failure() -> None:
+            await asyncio.sleep(1.5)
+            raise ConnectionError
+
+        with pytest.raises(ConnectionError) as info:
+            async with timeout(2.0):
+                await Retry(attempts=5, backoff=constant(0.5)).call(slow_failure)
+        assert _clock.now() == 1.5
+        assert "the deadline allows no further attempt" in info.value.__notes__[0]
+
+    async def test_a_subclass_planning_its_own_way_keeps_it(self) -> None:
+        planned: list[int] = []
+
+        class Planned(Retry):
+            def _plan(self, state: Any, exc: BaseException | None, result: Any) -> float | None:
+                planned.append(state.attempt)
+                return super()._plan(state, exc, result)
+
+        policy = Planned(attempts=3, backoff=constant(0))
+        assert await policy.call(Flaky(ConnectionError(), ConnectionError(), value=1)) == 1
+        assert planned == [1, 2]
+
+    async def test_a_global_listener_takes_the_general_path(self, paths_taken: list[str]) -> None:
+        from stoic._events import add_listener, remove_listener
+
+        events: list[Event] = []
+        add_listener(events.append)
+        try:
+            await Retry(backoff=constant(0)).call(Flaky(ConnectionError(), value=1))
+        finally:
+            remove_listener(events.append)
+        assert paths_taken == ["general"]  # timed from the start, by ``_call_timed``
+        assert [type(e).__name__ for e in events] == [
+            "AttemptCompleted",
+            "RetryScheduled",
+            "AttemptCompleted",
+        ]
+
+
+class TestKnownTypes:
+    """Remembered exception types never change which exceptions are retried."""
+
+    async def test_plain_types_are_remembered(self) -> None:
+        policy = Retry(on=OSError, backoff=constant(0))
+        await policy.call(Flaky(ConnectionError(), TimeoutError(), value=1))
+        assert policy._known == {ConnectionError, TimeoutError}
+        with pytest.raises(ValueError):
+            await policy.call(Flaky(ValueError()))
+        assert ValueError not in policy._known
+
+    async def test_predicates_are_asked_every_time(self) -> None:
+        policy = Retry(on=lambda exc: "retry" in str(exc), backoff=constant(0))
+        assert await policy.call(Flaky(ConnectionError("retry"), value=1)) == 1
+        with pytest.raises(ConnectionError):
+            await policy.call(Flaky(ConnectionError("stop")))
+        assert policy._known == frozenset()
+
+    async def test_a_class_with_its_own_isinstance_is_asked_every_time(self) -> None:
+        import abc
+
+        class Transient(Exception, metaclass=abc.ABCMeta):
+            pass
+
+        Transient.register(ConnectionError)
+        policy = Retry(on=Transient, backoff=constant(0))
+        assert await policy.call(Flaky(ConnectionError(), value=1)) == 1
+        assert policy._known == frozenset()
+
+    async def test_an_exception_posing_as_cancellation_is_never_remembered(self) -> None:
+        class Shifty(ConnectionError):
+            def __init__(self, cancelled: bool) -> None:
+                super().__init__()
+                self.cancelled = cancelled
+
+            @property  # type: ignore[misc]
+            def __class__(self) -> type:
+                return asyncio.CancelledError if self.cancelled else ConnectionError
+
+        policy = Retry(on=ConnectionError, backoff=constant(0), attempts=5)
+        flaky = Flaky(Shifty(False), Shifty(True))
+        with pytest.raises(ConnectionError) as info:
+            await policy.call(flaky)
+        assert info.value.cancelled  # type: ignore[attr-defined]
+        assert len(flaky.times) == 2  # the "cancelled" one was not retried
+        assert policy._known == frozenset()
+
+    async def test_groups_are_never_remembered(self) -> None:
+        policy = Retry(on=ConnectionError, backoff=constant(0))
+        group = ExceptionGroup("g", [ConnectionError()])
+        assert await policy.call(Flaky(group, value=1)) == 1
+        with pytest.raises(ExceptionGroup):
+            await policy.call(Flaky(ExceptionGroup("g", [ValueError()])))
+        assert policy._known == frozenset()
+
+    async def test_a_group_holding_cancellation_after_a_retried_group(self) -> None:
+        class Custom(BaseException):
+            pass
+
+        policy = Retry(on=BaseException, backoff=constant(0), attempts=5)
+        cancelled = BaseExceptionGroup("g", [asyncio.CancelledError()])
+        flaky = Flaky(BaseExceptionGroup("g", [Custom()]), cancelled)
+        with pytest.raises(BaseExceptionGroup) as info:
+            await policy.call(flaky)
+        assert info.value is cancelled
+        assert len(flaky.times) == 2
+        assert BaseExceptionGroup not in policy._known
+
+    async def test_the_memo_stays_small(self) -> None:
+        policy = Retry(on=ConnectionError, backoff=constant(0))
+        kinds = [type(f"E{i}", (ConnectionError,), {}) for i in range(50)]
+        for kind in kinds:
+            assert await policy.call(Flaky(kind(), value=1)) == 1
+        assert len(policy._known) == 32

@@ -26,21 +26,22 @@ from __future__ import annotations
 import functools
 import math
 import random
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Iterator
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Literal, overload
 
 from stoic import _clock, _events
-from stoic._classify import ExceptionFilter, compile_matcher, never_handled
+from stoic._classify import _NEVER, ExceptionFilter, compile_matcher, never_handled
 from stoic._clock import testing_state
 from stoic._context import attempt_var
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
 from stoic._strategy import P, Strategy, T
-from stoic.backoff import Backoff, _SeedExponential, exponential
+from stoic.backoff import Backoff, Constant, _SeedExponential, exponential
 from stoic.exceptions import ResultRejected
-from stoic.timeout import current_deadline
+from stoic.timeout import _deadline, current_deadline
 
 __all__ = [
     "Attempt",
@@ -105,6 +106,16 @@ class AttemptCompleted(Event):
 _NOTHING: Any = object()
 
 
+@types.coroutine
+def _yield_once() -> Generator[None, None, None]:
+    """Hand control to the event loop once: what ``asyncio.sleep(0)`` does, minus its frame.
+
+    The task is rescheduled at once (``call_soon``), and a cancellation arrives here as it
+    would in ``asyncio.sleep(0)``.
+    """
+    yield
+
+
 class _CallState:
     """Per-call bookkeeping, made only once a call has failed (the happy path never pays)."""
 
@@ -158,6 +169,8 @@ class Retry(Strategy):
     """
 
     __slots__ = (
+        "_fast_delay",
+        "_known",
         "_listeners",
         "_match",
         "_on",
@@ -202,6 +215,9 @@ class Retry(Strategy):
         self.attempts = attempts
         self._on = on
         self._match = compile_matcher(on, parameter="on")
+        # Exact exception types that ``on`` matches whatever the instance: a memo of the
+        # matcher's verdicts, not state (see ``_retryable``).
+        self._known: frozenset[type[BaseException]] = frozenset()
         self.on_result = on_result
         self.backoff = exponential() if backoff is None else backoff
         self.deadline = None if deadline is None else float(deadline)
@@ -213,6 +229,19 @@ class Retry(Strategy):
         # Whether a call must read the clock before its first attempt (else it waits until a
         # failure): only a deadline, or someone timing attempts, needs the true start.
         self._timed = self.deadline is not None or bool(self._listeners)
+        # The wait before every retry when no per-call state decides it: a constant backoff,
+        # no ``delay_hint``, no deadline, no listener. Set, a failed call retries in
+        # ``_retry_fast`` unless something observes it or an enclosing deadline bounds it.
+        self._fast_delay: float | None = (
+            min(self.backoff.delay, self.max_delay)
+            if type(self.backoff) is Constant
+            and delay_hint is None
+            and not self._timed
+            # A subclass that plans or retries its own way keeps its way.
+            and type(self)._plan is Retry._plan
+            and type(self)._retry is Retry._retry
+            else None
+        )
 
     def __repr__(self) -> str:
         parts = [f"attempts={self.attempts}", f"on={self._on!r}", f"backoff={self.backoff!r}"]
@@ -237,7 +266,7 @@ class Retry(Strategy):
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            if not self._match(exc):
+            if type(exc) not in self._known and not self._retryable(exc):
                 raise
             failure: BaseException | None = exc
             result = _NOTHING
@@ -247,18 +276,15 @@ class Retry(Strategy):
             failure = None
         # Retried outside the ``except`` block, so later errors do not chain to this one.
         try:
-            return await self._retry(fn, args, kwargs, None, failure, result)
+            if self._fast_delay is None or _events.observed or _deadline.get() is not None:
+                return await self._retry(fn, args, kwargs, None, failure, result)
+            return await self._retry_fast(fn, args, kwargs, failure, result)
         finally:
             failure = None  # its traceback holds this frame: no reference cycle
 
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """Decorate an async function or method; the signature is kept."""
-        match, on_result, slow, timed_call = (
-            self._match,
-            self.on_result,
-            self._retry,
-            self._call_timed,
-        )
+        on_result, policy, timed_call = self.on_result, self, self._call_timed
         timed = self._timed
 
         # The body of ``call``, inlined: one coroutine per call instead of two.
@@ -269,7 +295,7 @@ class Retry(Strategy):
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                if not match(exc):
+                if type(exc) not in policy._known and not policy._retryable(exc):
                     raise
                 failure: BaseException | None = exc
                 result = _NOTHING
@@ -278,11 +304,84 @@ class Retry(Strategy):
                     return result
                 failure = None
             try:
-                return await slow(fn, args, kwargs, None, failure, result)
+                if policy._fast_delay is None or _events.observed or _deadline.get() is not None:
+                    return await policy._retry(fn, args, kwargs, None, failure, result)
+                return await policy._retry_fast(fn, args, kwargs, failure, result)
             finally:
                 failure = None  # its traceback holds this frame: no reference cycle
 
         return retrying
+
+    def _retryable(self, exc: BaseException) -> bool:
+        """Whether ``on`` matches ``exc``; learns the types it matches whatever the instance.
+
+        The fast paths test ``type(exc) in self._known`` first: a set lookup instead of the
+        matcher's ``isinstance`` checks. The set is replaced, never changed in place, so
+        concurrent calls (threads included) only ever see a complete one; it stays small.
+        """
+        if not self._match(exc):
+            return False
+        cls, known = type(exc), self._known
+        if cls not in known and len(known) < _KNOWN_MAX and _matched_by_type(cls, self._on):
+            self._known = known | {cls}
+        return True
+
+    async def _retry_fast(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        failure: BaseException | None,
+        result: Any,
+    ) -> T:
+        """``_retry`` for a policy with a ``_fast_delay``, when nothing needs more.
+
+        The caller checked that nothing observes or bounds this call (no listener, no
+        enclosing deadline), so ``_retry``'s outcome depends on nothing but the attempts: no
+        ``_CallState``, no backoff iterator, no ``_plan``, one clock read (for the give-up
+        note). What may change while the call runs is read before every retry, as ``_plan``
+        does: testing mode, and a listener added meanwhile (``RetryScheduled``). A zero wait
+        still yields to the loop once. ``tests/test_retry.py::TestFastPath`` holds the two
+        paths to the same behaviour.
+        """
+        delay: float = self._fast_delay  # type: ignore[assignment]  # the caller checked
+        start = _clock.now()
+        attempt = 1
+        token: Token[int] | None = None
+        try:
+            while True:
+                if attempt >= self.attempts or (
+                    testing_state.attempts is not None and attempt >= testing_state.attempts
+                ):
+                    raise self._give_up(attempt, start, True, "attempts", failure, result)
+                if _events.observed:
+                    self._scheduled(attempt, start, failure, result)
+                if delay <= 0:
+                    await _yield_once()
+                else:
+                    await _clock.sleep(delay)
+                attempt += 1
+                if token is None:
+                    token = attempt_var.set(attempt)
+                else:
+                    attempt_var.set(attempt)
+                try:
+                    # ``fn(*args, **kwargs)`` copies ``kwargs`` into a new dict on every call.
+                    result = await (fn(*args, **kwargs) if kwargs else fn(*args))
+                except BaseException as exc:
+                    if type(exc) not in self._known and not self._retryable(exc):
+                        exc.add_note(f"stoic: not retried: attempt {attempt} raised it")
+                        raise
+                    failure, result = exc, _NOTHING
+                    continue
+                if self.on_result is not None and self.on_result(result):
+                    failure = None
+                    continue
+                return result  # type: ignore[no-any-return]
+        finally:
+            if token is not None:
+                attempt_var.reset(token)
+            failure = None  # its traceback holds this frame: no reference cycle
 
     async def _call_timed(
         self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -326,7 +425,9 @@ class Retry(Strategy):
             while True:
                 delay = self._plan(state, exc, result)
                 if delay is None:
-                    raise self._give_up(state, exc, result)
+                    raise self._give_up(
+                        state.attempt, state.start, state.since_failure, state.reason, exc, result
+                    )
                 await _clock.sleep(delay)
                 state.attempt += 1
                 if in_context is None:
@@ -425,25 +526,41 @@ class Retry(Strategy):
             return None
         return float(hint)
 
-    def _give_up(self, state: _CallState, exc: BaseException | None, result: Any) -> BaseException:
-        """Emit ``RetryGaveUp``; return what to raise: ``exc`` noted, or ``ResultRejected``."""
-        reason = state.reason
-        elapsed = _clock.now() - state.start
+    def _scheduled(
+        self, attempt: int, start: float, exc: BaseException | None, result: Any
+    ) -> None:
+        """Emit ``RetryScheduled`` for the fast path, as ``_plan`` does (testing: no wait)."""
+        assert self._fast_delay is not None
+        elapsed = _clock.now() - start
+        delay = 0.0 if testing_state.no_wait else self._fast_delay
         emit(
             self._listeners,
-            RetryGaveUp(self.name, state.attempt, elapsed, exc, _result(result), reason),
+            RetryScheduled(self.name, attempt, delay, elapsed, exc, _result(result)),
+        )
+
+    def _give_up(
+        self,
+        attempt: int,
+        start: float,
+        since_failure: bool,
+        reason: GiveUpReason,
+        exc: BaseException | None,
+        result: Any,
+    ) -> BaseException:
+        """Emit ``RetryGaveUp``; return what to raise: ``exc`` noted, or ``ResultRejected``."""
+        elapsed = _clock.now() - start
+        emit(
+            self._listeners, RetryGaveUp(self.name, attempt, elapsed, exc, _result(result), reason)
         )
         why = (
             "the deadline allows no further attempt" if reason == "deadline" else "no attempts left"
         )
         if exc is None:
-            rejected = ResultRejected(result, state.attempt, elapsed)
+            rejected = ResultRejected(result, attempt, elapsed)
             rejected.add_note(f"stoic: gave up: {why}")
             return rejected
-        since = " after the first failure" if state.since_failure else ""
-        exc.add_note(
-            f"stoic: gave up after {state.attempt} attempt(s) in {elapsed:.3f}s{since}: {why}"
-        )
+        since = " after the first failure" if since_failure else ""
+        exc.add_note(f"stoic: gave up after {attempt} attempt(s) in {elapsed:.3f}s{since}: {why}")
         return exc
 
     # -- the attempt-loop form --------------------------------------------------------------
@@ -455,6 +572,30 @@ class Retry(Strategy):
 
 def _result(result: Any) -> Any:
     return None if result is _NOTHING else result
+
+
+_KNOWN_MAX = 32  # exception types a policy remembers as always retryable
+_NEVER_OR_GROUP = (*_NEVER, BaseExceptionGroup)
+
+
+def _matched_by_type(cls: type[BaseException], on: ExceptionFilter) -> bool:
+    """Whether ``on`` matches every exception of exact type ``cls``, whatever the instance.
+
+    True only when the matcher's verdict depends on the type alone: ``on`` is exception
+    classes without a metaclass of their own (an ABC may decide per instance), ``cls``
+    matches them, is neither a group nor a control-flow exception, and cannot pretend to be
+    another class (``isinstance`` asks an instance its ``__class__`` when the type says no).
+    """
+    classes = (on,) if isinstance(on, type) else on
+    if not isinstance(classes, tuple) or any(type(c) is not type for c in classes):
+        return False  # a predicate, or a class deciding ``isinstance`` itself
+    return (
+        type(cls) is type
+        and issubclass(cls, classes)
+        and not issubclass(cls, _NEVER_OR_GROUP)
+        and cls.__getattribute__ is BaseException.__getattribute__
+        and all("__class__" not in vars(k) for k in cls.__mro__[:-1])
+    )
 
 
 class Attempt:
@@ -537,7 +678,10 @@ class _Attempts:
         self._delay = policy._plan(state, exc, _NOTHING)
         if self._delay is None:
             self._end()
-            policy._give_up(state, exc, _NOTHING)  # adds the note; ``exc`` propagates as is
+            # Adds the note; ``exc`` propagates as is.
+            policy._give_up(
+                state.attempt, state.start, state.since_failure, state.reason, exc, _NOTHING
+            )
             return False
         return True
 
