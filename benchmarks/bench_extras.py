@@ -159,67 +159,89 @@ async def measure_footprints(count: int) -> list[Footprint]:
     return results
 
 
+# What a program pays to import stoic, each in a fresh interpreter: (label, setup, timed).
+# ``import stoic`` loads no strategy until a name is used, so the first use is measured too.
+IMPORT_CASES: tuple[tuple[str, str, str], ...] = (
+    ("`import stoic`", "", "import stoic"),
+    ("`from stoic import Retry` (first use: retry and `asyncio`)", "", "from stoic import Retry"),
+    ("`from stoic import *` (every strategy, `asyncio` included)", "", "from stoic import *"),
+    ("`import asyncio` alone, for reference", "", "import asyncio"),
+    (
+        "`from stoic import Retry`, `asyncio` already imported",
+        "import asyncio",
+        "from stoic import Retry",
+    ),
+    ("`from stoic import *`, `asyncio` already imported", "import asyncio", "from stoic import *"),
+)
+IMPORT_TARGET = "`import stoic`"  # the case the 30 ms target names
+
+_TIMED_IMPORT = """
+import time
+{setup}
+began = time.perf_counter()
+{timed}
+print((time.perf_counter() - began) * 1000)
+"""
+
+
 @dataclass
 class ImportTime:
-    runs: list[float] = field(default_factory=list)  # cumulative ms of ``stoic`` per run
-    asyncio_ms: list[float] = field(default_factory=list)  # of which ``asyncio`` (cumulative)
-    after_asyncio: list[float] = field(default_factory=list)  # ms, ``asyncio`` imported first
-    top: list[tuple[str, float]] = field(default_factory=list)  # heaviest modules, self ms
+    cases: dict[str, list[float]] = field(default_factory=dict)  # label -> ms per fresh run
+    top: list[tuple[str, float]] = field(default_factory=list)  # heaviest stoic modules, self ms
     error: str = ""
 
-    @property
-    def median_ms(self) -> float | None:
-        return statistics.median(self.runs) if self.runs else None
+    def median_ms(self, label: str = IMPORT_TARGET) -> float | None:
+        runs = self.cases.get(label)
+        return statistics.median(runs) if runs else None
 
 
-def _parse_importtime(stderr: str) -> tuple[float, float, list[tuple[str, float]]]:
-    """(stoic cumulative ms, asyncio cumulative ms, [(module, self ms)] under stoic)."""
-    rows: list[tuple[int, str, float, float]] = []  # depth, name, self us, cumulative us
+def _stoic_self_times(stderr: str) -> list[tuple[str, float]]:
+    """[(module, self ms)] of every ``stoic`` module in ``-X importtime`` output."""
+    rows = []
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        self_us, cumulative_us, name = line[len("import time:") :].split("|", 2)
-        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
-        rows.append((depth, name.strip(), float(self_us), float(cumulative_us)))
-    end = next(i for i, row in enumerate(rows) if row[1] == "stoic" and row[0] == 0)
-    begin = end
-    while begin > 0 and rows[begin - 1][0] > 0:
-        begin -= 1
-    subtree = rows[begin : end + 1]
-    asyncio_us = sum(row[3] for row in subtree if row[1] == "asyncio")
-    top = sorted(((row[1], row[2] / 1000) for row in subtree), key=lambda r: -r[1])[:8]
-    return rows[end][3] / 1000, asyncio_us / 1000, top
+        self_us, _cumulative_us, name = line[len("import time:") :].split("|", 2)
+        if name.strip().split(".")[0] == "stoic":
+            rows.append((name.strip(), float(self_us) / 1000))
+    return rows
 
 
 def measure_import(runs: int) -> ImportTime:
-    """Median over ``runs`` fresh interpreters of ``-X importtime -c 'import stoic'``.
+    """Median over ``runs`` fresh interpreters of the time each ``IMPORT_CASES`` statement takes.
 
-    Bytecode is cached (as after any install) in a private ``PYTHONPYCACHEPREFIX`` that a
-    first, untimed run fills, so nothing is written into the source tree.
+    Timed inside the interpreter with ``time.perf_counter`` (``-X importtime`` inflates what
+    it measures); the cases take turns, run after run. Bytecode is cached (as after any
+    install) in a private ``PYTHONPYCACHEPREFIX`` that a first, untimed run fills, so nothing
+    is written into the source tree. One ``-X importtime`` run per repetition of
+    ``from stoic import *`` after ``asyncio`` names the heaviest stoic modules.
     """
-    result = ImportTime()
-    command = [sys.executable, "-X", "importtime", "-c", "import stoic"]
+    result = ImportTime(cases={label: [] for label, _, _ in IMPORT_CASES})
     with tempfile.TemporaryDirectory(prefix="stoic-bench-pycache-") as cache:
         env = {**os.environ, "PYTHONPYCACHEPREFIX": cache}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
+        profile = [sys.executable, "-X", "importtime", "-c", "import asyncio; from stoic import *"]
         try:
-            subprocess.run(command, capture_output=True, check=True, env=env)
-            tops = []
+            subprocess.run(profile, capture_output=True, check=True, env=env)  # fills the cache
+            tops: list[dict[str, float]] = []
             for _ in range(runs):
-                done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
-                total, in_asyncio, top = _parse_importtime(done.stderr)
-                result.runs.append(total)
-                result.asyncio_ms.append(in_asyncio)
-                tops.append(dict(top))
-            after = [*command[:-1], "import asyncio; import stoic"]
-            for _ in range(runs):
-                done = subprocess.run(after, capture_output=True, text=True, check=True, env=env)
-                result.after_asyncio.append(_parse_importtime(done.stderr)[0])
+                for label, setup, timed in IMPORT_CASES:
+                    code = _TIMED_IMPORT.format(setup=setup, timed=timed)
+                    done = subprocess.run(
+                        [sys.executable, "-c", code],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                        env=env,
+                    )
+                    result.cases[label].append(float(done.stdout.split()[-1]))
+                done = subprocess.run(profile, capture_output=True, text=True, check=True, env=env)
+                tops.append(dict(_stoic_self_times(done.stderr)))
             names = {name for top in tops for name in top}
             result.top = sorted(
                 ((name, statistics.median(top.get(name, 0.0) for top in tops)) for name in names),
                 key=lambda r: -r[1],
             )[:8]
-        except (subprocess.CalledProcessError, StopIteration, ValueError) as error:
+        except (subprocess.CalledProcessError, ValueError, IndexError) as error:
             result.error = f"{type(error).__name__}: {error}"
     return result

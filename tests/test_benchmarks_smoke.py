@@ -25,3 +25,5 @@ class TestQuickRun:
         text = output.read_text()
         assert "| stoic `Retry.call` |" in text
         assert "retry" in text.lower()
+        assert "| `import stoic` | " in text
+        assert "| `from stoic import *`, `asyncio` already imported | " in text

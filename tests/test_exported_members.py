@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
 
 import stoic
 
@@ -60,3 +67,106 @@ def test_every_public_module_name_is_exported() -> None:
 
 def test_nothing_private_is_exported() -> None:
     assert not [name for name in stoic.__all__ if name.startswith("_")]
+
+
+# -- lazy loading: ``import stoic`` imports no submodule until a name is used --------------------
+
+
+def _fresh(code: str) -> str:
+    """Run ``code`` in a fresh interpreter; return its standard output."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def _type_checking_imports() -> dict[str, tuple[str, ...]]:
+    """The ``if TYPE_CHECKING:`` imports of ``stoic/__init__.py``, as submodule -> names."""
+    tree = ast.parse(Path(stoic.__file__).read_text())
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+    )
+    return {
+        node.module.removeprefix("stoic."): tuple(alias.name for alias in node.names)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("stoic.")
+    }
+
+
+def test_lazy_table_type_checking_imports_and_all_name_the_same() -> None:
+    table = stoic._HOMES
+    assert _type_checking_imports() == table
+    assert sorted(name for names in table.values() for name in names) == stoic.__all__
+
+
+def test_import_stoic_imports_no_submodule_and_not_asyncio() -> None:
+    loaded = _fresh(
+        """
+        import sys
+        before = set(sys.modules)
+        import stoic
+        print(sorted(set(sys.modules) - before - {"stoic", "__future__"}))
+        """
+    )
+    assert loaded == "[]"  # not even ``typing``
+
+
+def test_a_name_imports_only_its_own_submodule_and_what_it_needs() -> None:
+    loaded = _fresh(
+        """
+        import sys
+        from stoic import Backoff
+        print(sorted(m for m in sys.modules if m.startswith("stoic")))
+        """
+    )
+    assert "stoic.backoff" in loaded
+    assert "stoic.circuit_breaker" not in loaded
+    assert "stoic.pipeline" not in loaded
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "import stoic.retry, stoic.timeout",
+        "from stoic.pipeline import Pipeline",
+        "from stoic import Retry, Timeout",
+        "from stoic import retry, timeout",
+        "pass",
+    ],
+)
+def test_retry_and_timeout_stay_the_functions_whatever_is_imported_first(first: str) -> None:
+    kinds = _fresh(
+        f"""
+        {first}
+        import stoic, stoic.retry, stoic.timeout
+        import stoic.pipeline  # imports both submodules again
+        print(type(stoic.retry).__name__, type(stoic.timeout).__name__, stoic.retry.__module__)
+        """
+    )
+    assert kinds == "function function stoic.retry"
+
+
+def test_star_import_binds_every_exported_name() -> None:
+    count = _fresh(
+        """
+        import stoic
+        namespace = {}
+        exec("from stoic import *", namespace)
+        print(sum(namespace[name] is getattr(stoic, name) for name in stoic.__all__))
+        """
+    )
+    assert count == str(len(stoic.__all__))
+
+
+def test_an_unknown_name_raises_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'Retyr'"):
+        stoic.Retyr  # noqa: B018
+
+
+def test_dir_lists_every_exported_name() -> None:
+    assert set(stoic.__all__) <= set(dir(stoic))

@@ -4,57 +4,131 @@ Retry with backoff, timeouts and deadlines, circuit breaker, bulkhead, rate limi
 partial-failure batches and exception-group helpers. ``stoic.testing`` has virtual time.
 """
 
-from stoic._context import CallContext, call_context
-from stoic._events import Event, Listener, Severity, add_listener, remove_listener
-from stoic.backoff import Backoff, Jitter, constant, exponential, linear
-from stoic.batch import Outcome, gather_outcomes, gather_partial, map_outcomes, map_partial
-from stoic.bulkhead import Bulkhead, BulkheadStatistics, CallRejectedByBulkhead
-from stoic.circuit_breaker import (
-    CallRejectedByBreaker,
-    CircuitBreaker,
-    CircuitBreakerConfig,
-    CircuitBreakerStatistics,
-    CircuitState,
-    CircuitStateChanged,
-)
-from stoic.config import (
-    load_pipelines,
-    pipeline_from_config,
-    pipeline_to_config,
-    strategy_to_config,
-)
-from stoic.exceptions import (
-    BulkheadFull,
-    CircuitBreakerOpen,
-    RateLimited,
-    RejectedCall,
-    ResultRejected,
-    StoicError,
-    TimeoutExceeded,
-)
-from stoic.fallback import (
-    Fallback,
-    FallbackContext,
-    FallbackUsed,
-    with_fallback,
-    with_fallback_chain,
-)
-from stoic.groups import handle_exception_group, leaf_exceptions, split_exception_group
-from stoic.pipeline import Pipeline, PipelineCompleted, standard_pipeline
-from stoic.rate_limit import CallRejectedByRateLimiter, RateLimiter, RateLimiterStatistics
-from stoic.registry import Registry, default_registry, get_or_create
-from stoic.retry import (
-    Attempt,
-    AttemptCompleted,
-    Retry,
-    RetryGaveUp,
-    RetryScheduled,
-    async_retry,
-    retry,
-    retry_after_hint,
-    retry_with_backoff,
-)
-from stoic.timeout import Timeout, TimeoutExpired, current_deadline, remaining, timeout
+# ``import stoic`` loads no strategy: each name is imported on first use (PEP 562), so a
+# program pays, at startup, for the strategies it uses and nothing else (``import stoic``
+# alone does not even import ``asyncio``). Type checkers read the imports below.
+
+from __future__ import annotations
+
+import sys
+
+# Not ``typing.TYPE_CHECKING``: importing ``typing`` would double this module's import time.
+# Type checkers treat any ``TYPE_CHECKING`` name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any
+
+    from stoic._context import CallContext, call_context
+    from stoic._events import Event, Listener, Severity, add_listener, remove_listener
+    from stoic.backoff import Backoff, Jitter, constant, exponential, linear
+    from stoic.batch import Outcome, gather_outcomes, gather_partial, map_outcomes, map_partial
+    from stoic.bulkhead import Bulkhead, BulkheadStatistics, CallRejectedByBulkhead
+    from stoic.circuit_breaker import (
+        CallRejectedByBreaker,
+        CircuitBreaker,
+        CircuitBreakerConfig,
+        CircuitBreakerStatistics,
+        CircuitState,
+        CircuitStateChanged,
+    )
+    from stoic.config import (
+        load_pipelines,
+        pipeline_from_config,
+        pipeline_to_config,
+        strategy_to_config,
+    )
+    from stoic.exceptions import (
+        BulkheadFull,
+        CircuitBreakerOpen,
+        RateLimited,
+        RejectedCall,
+        ResultRejected,
+        StoicError,
+        TimeoutExceeded,
+    )
+    from stoic.fallback import (
+        Fallback,
+        FallbackContext,
+        FallbackUsed,
+        with_fallback,
+        with_fallback_chain,
+    )
+    from stoic.groups import handle_exception_group, leaf_exceptions, split_exception_group
+    from stoic.pipeline import Pipeline, PipelineCompleted, standard_pipeline
+    from stoic.rate_limit import CallRejectedByRateLimiter, RateLimiter, RateLimiterStatistics
+    from stoic.registry import Registry, default_registry, get_or_create
+    from stoic.retry import (
+        Attempt,
+        AttemptCompleted,
+        Retry,
+        RetryGaveUp,
+        RetryScheduled,
+        async_retry,
+        retry,
+        retry_after_hint,
+        retry_with_backoff,
+    )
+    from stoic.timeout import Timeout, TimeoutExpired, current_deadline, remaining, timeout
+else:
+    ModuleType = type(sys)  # as ``types.ModuleType``, which costs an import
+
+# The submodule each public name lives in; ``tests/test_exported_members.py`` holds this,
+# the imports above and ``__all__`` to the same names.
+_HOMES: dict[str, tuple[str, ...]] = {
+    "_context": ("CallContext", "call_context"),
+    "_events": ("Event", "Listener", "Severity", "add_listener", "remove_listener"),
+    "backoff": ("Backoff", "Jitter", "constant", "exponential", "linear"),
+    "batch": ("Outcome", "gather_outcomes", "gather_partial", "map_outcomes", "map_partial"),
+    "bulkhead": ("Bulkhead", "BulkheadStatistics", "CallRejectedByBulkhead"),
+    "circuit_breaker": (
+        "CallRejectedByBreaker",
+        "CircuitBreaker",
+        "CircuitBreakerConfig",
+        "CircuitBreakerStatistics",
+        "CircuitState",
+        "CircuitStateChanged",
+    ),
+    "config": (
+        "load_pipelines",
+        "pipeline_from_config",
+        "pipeline_to_config",
+        "strategy_to_config",
+    ),
+    "exceptions": (
+        "BulkheadFull",
+        "CircuitBreakerOpen",
+        "RateLimited",
+        "RejectedCall",
+        "ResultRejected",
+        "StoicError",
+        "TimeoutExceeded",
+    ),
+    "fallback": (
+        "Fallback",
+        "FallbackContext",
+        "FallbackUsed",
+        "with_fallback",
+        "with_fallback_chain",
+    ),
+    "groups": ("handle_exception_group", "leaf_exceptions", "split_exception_group"),
+    "pipeline": ("Pipeline", "PipelineCompleted", "standard_pipeline"),
+    "rate_limit": ("CallRejectedByRateLimiter", "RateLimiter", "RateLimiterStatistics"),
+    "registry": ("Registry", "default_registry", "get_or_create"),
+    "retry": (
+        "Attempt",
+        "AttemptCompleted",
+        "Retry",
+        "RetryGaveUp",
+        "RetryScheduled",
+        "async_retry",
+        "retry",
+        "retry_after_hint",
+        "retry_with_backoff",
+    ),
+    "timeout": ("Timeout", "TimeoutExpired", "current_deadline", "remaining", "timeout"),
+}
+_HOME = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "Attempt",
@@ -126,3 +200,35 @@ __all__ = [
     "with_fallback",
     "with_fallback_chain",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    qualified = f"{__name__}.{module}"
+    __import__(qualified)
+    value = getattr(sys.modules[qualified], name)
+    globals()[name] = value  # later lookups find it without this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(ModuleType):
+    """``stoic`` itself; keeps ``stoic.retry`` and ``stoic.timeout`` the functions.
+
+    Importing a submodule binds it on its package under its own name, which would hide the
+    function of the same name (``retry`` lives in ``stoic.retry``). The function wins, as it
+    did when this module imported everything eagerly; the submodule stays in ``sys.modules``.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, ModuleType) and name in _HOME:
+            return  # ``__getattr__`` binds the function
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
