@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 from typing import Any
 
@@ -598,6 +599,37 @@ class TestReviewRegressions:
         assert await Pipeline(Retry(), breaker, Bulkhead(2)).call(work, 1) == 1
         assert await Pipeline(Retry(), breaker, Bulkhead(2))(work)(2) == 2
         assert CountingBreaker.calls == 2
+
+    @pytest.mark.parametrize("name", [None, "named"])
+    async def test_a_pipeline_subclass_overriding_call_keeps_it(self, name: str | None) -> None:
+        seen: list[Any] = []
+
+        class Audited(Pipeline):
+            def call(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+                seen.append(args[-1])
+                return super().call(fn, *args, **kwargs)
+
+        async def work(n: int) -> int:
+            return n
+
+        audited = Audited(Retry(), Bulkhead(2), name=name)
+        assert await audited.call(work, 1) == 1
+        assert await audited(work)(2) == 2
+        assert await Pipeline(audited).call(work, 3) == 3
+        assert seen == [1, 2, 3]
+
+    def test_a_listening_pipeline_stops_observation_without_the_collector(self) -> None:
+        from stoic import _events
+
+        gc.disable()
+        try:
+            before = _events._observing_pipelines
+            pipeline = Pipeline(Retry(), listeners=[lambda event: None])
+            assert _events._observing_pipelines == before + 1
+            del pipeline  # no reference cycle: freed, and unobserved, at once
+            assert _events._observing_pipelines == before
+        finally:
+            gc.enable()
 
     async def test_task_spawned_in_an_attempt_keeps_its_number(self) -> None:
         seen: list[int] = []

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from stoic import _clock, _events
 from stoic._classify import ExceptionFilter, never_handled
@@ -87,6 +88,7 @@ class Pipeline(Strategy):
     __slots__ = (
         "__weakref__",
         "_chain",
+        "_entry",
         "_listeners",
         "_plain",
         "name",
@@ -119,9 +121,13 @@ class Pipeline(Strategy):
         if validate:
             check_order(strategies)
         self._plain = name is None and not self._listeners
-        # The strategies composed once around ``_invoke``, which calls the function it is
-        # given: ``call(fn, ...)`` then costs what a decorated function costs, plus one frame.
-        self._chain: Callable[..., Awaitable[Any]] = self._compose(_invoke)
+        # The strategies composed once around ``operator.call``, which calls the function it
+        # is given (in C, no frame): ``call(fn, ...)`` costs about what a decorated call does.
+        self._chain: Callable[..., Awaitable[Any]] = self._compose(operator.call)
+        # What ``call`` hands out: the chain, or the chain inside this pipeline's context.
+        self._entry = (
+            self._chain if self._plain else _in_context(self._chain, self.name, self._listeners)
+        )
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(strategy) for strategy in self.strategies)
@@ -131,57 +137,27 @@ class Pipeline(Strategy):
     def __len__(self) -> int:
         return len(self.strategies)
 
-    def call(
-        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Coroutine[Any, Any, T]:
-        """Run ``fn(*args, **kwargs)`` through every strategy, outermost first (await it).
+    if TYPE_CHECKING:
 
-        A plain method returning the composed chain's coroutine, so the call costs no frame
-        of its own; it is awaited exactly like an ``async def``.
-        """
-        if self._plain:
-            return self._chain(fn, *args, **kwargs)  # type: ignore[return-value]
-        return self._call_in_context(fn, args, kwargs)
+        def call(
+            self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+        ) -> Coroutine[Any, Any, T]: ...
 
-    async def _call_in_context(
-        self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> T:
-        """The call with its name and listeners in context, timed when anything listens."""
-        operation = operation_var.set(self.name) if self.name is not None else None
-        listening = (
-            pipeline_listeners.set((*pipeline_listeners.get(), *self._listeners))
-            if self._listeners
-            else None
+    else:
+        # A property handing out the composed chain itself (``attrgetter`` and ``property``
+        # run in C): ``pipeline.call(fn, ...)`` then costs no frame of its own, which a
+        # forwarding method would (its argument packing alone is ~20% of a stack's cost).
+        call = property(
+            operator.attrgetter("_entry"),
+            doc="Run ``fn(*args, **kwargs)`` through every strategy, outermost first (await "
+            "it): ``await pipeline.call(fn, *args, **kwargs)``. The composed chain itself, so "
+            "the call costs no frame of its own.",
         )
-        timed = bool(self._listeners) or _events.observed
-        started = _clock.now() if timed else 0.0
-        failure: BaseException | None = None
-        try:
-            return await self._chain(fn, *args, **kwargs)  # type: ignore[no-any-return]
-        except BaseException as exc:
-            failure = exc
-            raise
-        finally:
-            if listening is not None:
-                pipeline_listeners.reset(listening)
-            if operation is not None:
-                operation_var.reset(operation)
-            # After the reset: the pipeline's listeners get it once, as its own.
-            if timed and (failure is None or not never_handled(failure)):
-                emit(
-                    self._listeners,
-                    PipelineCompleted(
-                        self.name,
-                        _clock.now() - started,
-                        "success" if failure is None else "failure",
-                        failure,
-                    ),
-                )
 
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """Decorate an async function so every call runs through the pipeline."""
-        if not self._plain or not self.strategies:
-            return super().__call__(fn)
+        if not self._plain or not self.strategies or type(self).call is not Pipeline.call:
+            return super().__call__(fn)  # through ``call``: its context, or an override
         # Each strategy's decorator keeps the signature and ``__wrapped__`` chain of ``fn``.
         return self._compose(fn)  # type: ignore[return-value]
 
@@ -218,9 +194,45 @@ class Pipeline(Strategy):
         return "\n".join(lines)
 
 
-def _invoke(fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> Awaitable[T]:
-    # Not a coroutine: the layer around it awaits what ``fn`` returns, one frame fewer.
-    return fn(*args, **kwargs)
+def _in_context(
+    chain: Callable[..., Awaitable[T]], name: str | None, listeners: tuple[Listener, ...]
+) -> Callable[..., Coroutine[Any, Any, T]]:
+    """``chain`` run with the pipeline's name and listeners in context, timed when anything
+    listens. A closure over what it needs, not a bound method: the pipeline holding it would
+    be a reference cycle, and its listeners' ``weakref.finalize`` would wait for the collector.
+    """
+
+    async def call_in_context(fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+        operation = operation_var.set(name) if name is not None else None
+        listening = (
+            pipeline_listeners.set((*pipeline_listeners.get(), *listeners)) if listeners else None
+        )
+        timed = bool(listeners) or _events.observed
+        started = _clock.now() if timed else 0.0
+        failure: BaseException | None = None
+        try:
+            return await chain(fn, *args, **kwargs)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            if listening is not None:
+                pipeline_listeners.reset(listening)
+            if operation is not None:
+                operation_var.reset(operation)
+            # After the reset: the pipeline's listeners get it once, as its own.
+            if timed and (failure is None or not never_handled(failure)):
+                emit(
+                    listeners,
+                    PipelineCompleted(
+                        name,
+                        _clock.now() - started,
+                        "success" if failure is None else "failure",
+                        failure,
+                    ),
+                )
+
+    return call_in_context
 
 
 def _via_call(strategy: Any, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
