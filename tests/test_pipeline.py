@@ -486,6 +486,24 @@ class TestPipelineCompleted:
         assert [e.name for e in completed] == ["named"]
 
 
+FORMS_AROUND_BULKHEAD = ["pipeline", "decorators", "nested"]
+
+
+def around_bulkhead(decorate: str, breaker: CircuitBreaker, bulkhead: Bulkhead, work: Any) -> Any:
+    """``breaker`` around ``bulkhead`` around ``work``: fused by a pipeline, fused by stacked
+    decorators, or truly nested (the reference: ``breaker.call`` is never fused)."""
+    if decorate == "pipeline":
+        return Pipeline(breaker, bulkhead)(work)
+    if decorate == "decorators":
+        return breaker(bulkhead(work))
+    inner = bulkhead(work)
+
+    async def nested(*args: Any) -> Any:
+        return await breaker.call(inner, *args)
+
+    return nested
+
+
 class TestBreakerAroundBulkhead:
     """A breaker right around a bulkhead runs as one layer, with the nesting's semantics."""
 
@@ -502,11 +520,7 @@ class TestBreakerAroundBulkhead:
                 raise ConnectionError
             return outcome
 
-        if decorate == "pipeline":
-            wrapped = Pipeline(breaker, bulkhead)(work)
-        else:
-            wrapped = breaker(bulkhead(work))
-        return wrapped, breaker, bulkhead, log
+        return around_bulkhead(decorate, breaker, bulkhead, work), breaker, bulkhead, log
 
     def test_is_one_layer(self) -> None:
         async def work() -> None:
@@ -515,7 +529,35 @@ class TestBreakerAroundBulkhead:
         wrapped = Pipeline(Retry(), CircuitBreaker(), Bulkhead(2))(work)
         assert wrapped.__wrapped__.__wrapped__ is work  # type: ignore[attr-defined]
 
-    @pytest.mark.parametrize("decorate", ["pipeline", "nested"])
+    def test_stacked_decorators_are_one_layer_with_the_nestings_wrapped_chain(self) -> None:
+        async def work() -> None:
+            return None
+
+        bulkhead = Bulkhead(2)
+        bounded = bulkhead(work)
+        guarded = CircuitBreaker()(bounded)
+        assert guarded.__wrapped__ is bounded  # type: ignore[attr-defined]
+        assert guarded.__code__ is not CircuitBreaker()(work).__code__  # not the plain layer
+
+    def test_only_the_bulkheads_own_function_is_fused(self) -> None:
+        async def work() -> None:
+            return None
+
+        plain_layer = CircuitBreaker()(work).__code__
+        bounded = Bulkhead(2)(work)
+        retried = Retry()(bounded)  # copies ``bounded``'s ``__dict__``: not a bulkhead layer
+        assert CircuitBreaker()(retried).__code__ is plain_layer
+
+        class MyBreaker(CircuitBreaker):
+            pass
+
+        class MyBulkhead(Bulkhead):
+            pass
+
+        assert MyBreaker()(bounded).__code__ is plain_layer
+        assert CircuitBreaker()(MyBulkhead(2)(work)).__code__ is plain_layer
+
+    @pytest.mark.parametrize("decorate", FORMS_AROUND_BULKHEAD)
     async def test_same_outcomes_as_nesting(self, decorate: str) -> None:
         wrapped, breaker, bulkhead, log = self.both(decorate)
         assert await wrapped("ok") == "ok"
@@ -534,7 +576,7 @@ class TestBreakerAroundBulkhead:
         assert (stats.running, stats.waiting, stats.admitted, stats.rejected) == (0, 0, 3, 1)
         assert log == ["ok", "fail", "ok"]
 
-    @pytest.mark.parametrize("decorate", ["pipeline", "nested"])
+    @pytest.mark.parametrize("decorate", FORMS_AROUND_BULKHEAD)
     async def test_cancelled_wait_frees_everything(self, decorate: str) -> None:
         wrapped, breaker, bulkhead, _ = self.both(decorate)
         first = asyncio.create_task(wrapped("ok"))
@@ -550,7 +592,7 @@ class TestBreakerAroundBulkhead:
         assert breaker.statistics().failed_calls == 0
         assert breaker.statistics().successful_calls == 1
 
-    @pytest.mark.parametrize("decorate", ["pipeline", "nested"])
+    @pytest.mark.parametrize("decorate", FORMS_AROUND_BULKHEAD)
     async def test_half_open_probe_and_slow_calls_match_nesting(self, decorate: str) -> None:
         breaker = CircuitBreaker(failure_threshold=1, timeout=5.0, slow_call_duration=2.0)
         bulkhead = Bulkhead(2)
@@ -559,11 +601,7 @@ class TestBreakerAroundBulkhead:
             await asyncio.sleep(seconds)
             return seconds
 
-        wrapped = (
-            Pipeline(breaker, bulkhead)(work)
-            if decorate == "pipeline"
-            else (breaker(bulkhead(work)))
-        )
+        wrapped = around_bulkhead(decorate, breaker, bulkhead, work)
         assert await wrapped(3.0) == 3.0  # slow: counts as a failure, opens the breaker
         assert breaker.state is CircuitState.OPEN
         await asyncio.sleep(5.0)

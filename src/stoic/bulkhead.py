@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NoReturn
 
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
-from stoic._strategy import P, Strategy, T
+from stoic._strategy import P, Strategy, T, bulkhead_layers
 from stoic.exceptions import BulkheadFull
 
 __all__ = ["Bulkhead", "BulkheadStatistics", "CallRejectedByBulkhead"]
@@ -212,6 +212,8 @@ class Bulkhead(Strategy):
                 else:
                     self._running -= 1
 
+        if type(self) is Bulkhead:  # a subclass may do more than these fast paths
+            bulkhead_layers[bounded] = (self, fn)
         return bounded
 
     async def __aenter__(self) -> None:

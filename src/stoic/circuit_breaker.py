@@ -34,12 +34,13 @@ import math
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from types import FunctionType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, TypedDict, TypeGuard
 
 from stoic import _clock
 from stoic._classify import ExceptionFilter, compile_matcher, never_handled
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
-from stoic._strategy import P, Strategy, T
+from stoic._strategy import P, Strategy, T, bulkhead_layers
 from stoic._windows import CountWindow, TimeWindow
 from stoic.exceptions import CircuitBreakerOpen
 
@@ -477,7 +478,22 @@ class CircuitBreaker(Strategy):
         return result
 
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
-        """Decorate an async function: every call goes through the breaker (as ``call``)."""
+        """Decorate an async function: every call goes through the breaker (as ``call``).
+
+        Right on a function ``Bulkhead``'s decorator made (``@breaker`` over ``@bulkhead``),
+        the two become one layer, as in a pipeline: same behaviour, one coroutine fewer.
+        """
+        # Only a plain function can be one (others may be unhashable or not weakly referable).
+        layer = (
+            bulkhead_layers.get(fn)
+            if type(self) is CircuitBreaker and type(fn) is FunctionType
+            else None
+        )
+        if layer is not None:
+            bulkhead, inner = layer
+            fused = self._around_bulkhead(bulkhead, inner)
+            functools.update_wrapper(fused, fn)  # ``__wrapped__`` is the bulkhead's function
+            return fused
         settle_exception, settle_result = self._settle_exception, self._settle_result
         # Fixed by the (frozen) config, so read once here rather than on every call.
         timed, plain = self._slow_call_duration is not None, self._plain
@@ -504,7 +520,7 @@ class CircuitBreaker(Strategy):
     def _around_bulkhead(
         self, bulkhead: Bulkhead, fn: Callable[P, Awaitable[T]]
     ) -> Callable[P, Coroutine[Any, Any, T]]:
-        """``self(bulkhead(fn))`` as one coroutine layer instead of two (for ``Pipeline``).
+        """``self(bulkhead(fn))`` as one coroutine layer instead of two.
 
         Same semantics as the nesting: the breaker admits first; a bulkhead rejection, or a
         cancelled wait for a slot, is an outcome of the breaker's call; the slot is released
