@@ -1042,6 +1042,37 @@ class TestFastPath:
             ),
         ]
 
+    @pytest.mark.parametrize("wait", [0.0, 5.0])
+    async def test_a_retried_failure_is_freed_before_the_wait(
+        self, path: str, form: str, wait: float
+    ) -> None:
+        import gc
+        import weakref
+
+        class Tracked(ConnectionError):
+            """Weakly referable, unlike the built-in exception."""
+
+        failures: list[weakref.ref[BaseException]] = []
+        alive_in_attempt_2: list[bool] = []
+
+        def tracked() -> Tracked:
+            error = Tracked()
+            failures.append(weakref.ref(error))
+            return error
+
+        async def work() -> int:
+            if not failures:
+                raise tracked()  # no local of ``work`` holds it (that would be a cycle)
+            alive_in_attempt_2.append(failures[0]() is not None)
+            return 2
+
+        gc.disable()  # freed by reference counting, not by the collector
+        try:
+            assert await _run(_policy(path, wait), form, work) == 2
+        finally:
+            gc.enable()
+        assert alive_in_attempt_2 == [False]
+
     async def test_concurrent_calls_keep_their_own_attempts(self, path: str, form: str) -> None:
         policy = _policy(path, wait=1.0, attempts=4)
         counts = [0] * 50
