@@ -428,8 +428,8 @@ class Retry(Strategy):
                     raise self._give_up(
                         state.attempt, state.start, state.since_failure, state.reason, exc, result
                     )
-                # Not held while waiting: a live exception keeps its traceback's frames, and
-                # holding it across the wait costs a failing call ~15% (measured).
+                # Not held while waiting: a live exception keeps its traceback's frames alive
+                # for the whole wait (in a hand-written loop, holding it cost ~10% per call).
                 exc = None
                 await _clock.sleep(delay)
                 state.attempt += 1
