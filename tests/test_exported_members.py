@@ -170,3 +170,25 @@ def test_an_unknown_name_raises_attribute_error() -> None:
 
 def test_dir_lists_every_exported_name() -> None:
     assert set(stoic.__all__) <= set(dir(stoic))
+
+
+def test_submodules_are_attributes_as_with_an_eager_import() -> None:
+    found = _fresh(
+        """
+        import stoic
+        print(stoic.exceptions.__name__, stoic.backoff.__name__, "backoff" in dir(stoic))
+        """
+    )
+    assert found == "stoic.exceptions stoic.backoff True"
+
+
+def test_only_the_shadowing_submodules_are_kept_off_their_names() -> None:
+    found = _fresh(
+        """
+        import types, stoic
+        stoic.Retry = types.ModuleType("stand_in")
+        stoic.retry = types.ModuleType("another_stand_in")
+        print(stoic.Retry.__name__, stoic.retry.__name__)
+        """
+    )
+    assert found == "stand_in another_stand_in"

@@ -539,6 +539,21 @@ class TestBreakerAroundBulkhead:
         assert guarded.__wrapped__ is bounded  # type: ignore[attr-defined]
         assert guarded.__code__ is not CircuitBreaker()(work).__code__  # not the plain layer
 
+    def test_decorating_keeps_nothing_alive(self) -> None:
+        import weakref
+
+        class Client:
+            def __init__(self) -> None:
+                self.bulkhead = Bulkhead(2)
+                self.fetch = self.bulkhead(self._fetch)  # a cycle: the collector frees it
+
+            async def _fetch(self) -> int:
+                return 1
+
+        clients = [weakref.ref(Client()) for _ in range(10)]
+        gc.collect()
+        assert [ref() for ref in clients] == [None] * 10
+
     def test_only_the_bulkheads_own_function_is_fused(self) -> None:
         async def work() -> None:
             return None
@@ -656,6 +671,20 @@ class TestReviewRegressions:
         assert await Pipeline(audited).call(work, 3) == 3
         assert seen == [1, 2, 3]
 
+    @pytest.mark.parametrize("name", [None, "named"])
+    async def test_call_works_on_the_class_as_a_method_would(self, name: str | None) -> None:
+        async def add(a: int, b: int = 0) -> int:
+            return a + b
+
+        class Explicit(Pipeline):
+            def call(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+                return Pipeline.call(self, fn, *args, **kwargs)
+
+        pipeline = Pipeline(Retry(), name=name)
+        assert await Pipeline.call(pipeline, add, 1, b=2) == 3
+        assert await Explicit(Retry(), name=name).call(add, 3, b=4) == 7
+        assert list(inspect.signature(Pipeline.call).parameters)[:2] == ["pipeline", "fn"]
+
     def test_a_listening_pipeline_stops_observation_without_the_collector(self) -> None:
         from stoic import _events
 
@@ -668,6 +697,35 @@ class TestReviewRegressions:
             assert _events._observing_pipelines == before
         finally:
             gc.enable()
+
+    @pytest.mark.parametrize("form", ["decorator", "call"])
+    async def test_listeners_hear_every_event_when_only_the_call_holds_the_pipeline(
+        self, form: str
+    ) -> None:
+        events: list[Event] = []
+
+        async def fetch() -> None:
+            raise ConnectionError("down")
+
+        def listening() -> Pipeline:
+            return Pipeline(
+                Retry(attempts=2, backoff=constant(0)), name="svc", listeners=[events.append]
+            )
+
+        with pytest.raises(ConnectionError):
+            if form == "decorator":
+                decorated = listening()(fetch)  # the pipeline object itself is gone
+                gc.collect()
+                await decorated()
+            else:
+                await listening().call(fetch)  # only the running call holds it
+        assert [type(event).__name__ for event in events] == [
+            "AttemptCompleted",
+            "RetryScheduled",
+            "AttemptCompleted",
+            "RetryGaveUp",
+            "PipelineCompleted",
+        ]
 
     async def test_task_spawned_in_an_attempt_keeps_its_number(self) -> None:
         seen: list[int] = []

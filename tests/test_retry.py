@@ -21,6 +21,7 @@ from stoic.retry import (
     RetryScheduled,
     async_retry,
     retry,
+    retry_after_hint,
     retry_with_backoff,
 )
 from stoic.testing import set_testing
@@ -936,9 +937,10 @@ class TestFastPath:
         self, path: str, form: str
     ) -> None:
         flaky = Flaky(ConnectionError(), asyncio.CancelledError(), value=1)
-        with pytest.raises(asyncio.CancelledError):
+        with pytest.raises(asyncio.CancelledError) as info:
             await _run(_policy(path, on=BaseException, attempts=5), form, flaky)
         assert len(flaky.times) == 2
+        assert not getattr(info.value, "__notes__", [])  # passed through untouched
 
     async def test_cancelled_during_a_zero_wait(self, path: str, form: str) -> None:
         from stoic._context import call_context
@@ -1231,3 +1233,28 @@ class TestKnownTypes:
         for kind in kinds:
             assert await policy.call(Flaky(kind(), value=1)) == 1
         assert len(policy._known) == 32
+
+
+class TestImmutable:
+    """Options are read-only once built: the fast paths derive from them at construction."""
+
+    @pytest.mark.parametrize(
+        ("option", "value"),
+        [("backoff", constant(3.0)), ("delay_hint", retry_after_hint), ("attempts", 9)],
+    )
+    def test_setting_an_option_raises(self, option: str, value: Any) -> None:
+        policy = Retry(attempts=2, backoff=constant(0.5))
+        with pytest.raises(AttributeError, match=f"make a new Retry to change '{option}'"):
+            setattr(policy, option, value)
+        assert policy.attempts == 2
+        assert policy.backoff == constant(0.5)
+
+    def test_a_subclass_may_add_its_own_attributes(self) -> None:
+        class Tagged(Retry):
+            __slots__ = ("tag",)
+
+            def __init__(self, tag: str) -> None:
+                super().__init__(attempts=2)
+                self.tag = tag
+
+        assert Tagged("x").tag == "x"

@@ -202,19 +202,31 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    qualified = f"{__name__}.{module}"
-    __import__(qualified)
-    value = getattr(sys.modules[qualified], name)
-    globals()[name] = value  # later lookups find it without this function
-    return value
+# The submodules an eager ``import stoic`` used to bind as attributes (``stoic.exceptions``):
+# still reachable that way, imported on first use. ``retry`` and ``timeout`` name functions.
+_SUBMODULES = frozenset(
+    {*_HOMES, "_classify", "_clock", "_strategy", "_windows"} - {"retry", "timeout"}
+)
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown names
+
+    def __getattr__(name: str) -> Any:
+        module = _HOME.get(name)
+        if module is None:
+            if name not in _SUBMODULES:
+                raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+            __import__(f"{__name__}.{name}")  # which binds it here
+            return globals()[name]
+        qualified = f"{__name__}.{module}"
+        __import__(qualified)
+        value = getattr(sys.modules[qualified], name)
+        globals()[name] = value  # later lookups find it without this function
+        return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    public = (name for name in _SUBMODULES if not name.startswith("_"))
+    return sorted({*globals(), *__all__, *public})
 
 
 class _Package(ModuleType):
@@ -226,9 +238,10 @@ class _Package(ModuleType):
     """
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, ModuleType) and name in _HOME:
-            return  # ``__getattr__`` binds the function
+        if name in _SHADOWED and getattr(value, "__name__", None) == f"{__name__}.{name}":
+            return  # the submodule, being bound by the import system: the function wins
         super().__setattr__(name, value)
 
 
+_SHADOWED = frozenset({"retry", "timeout"})  # both a submodule and an exported function
 sys.modules[__name__].__class__ = _Package

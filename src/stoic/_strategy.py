@@ -8,25 +8,13 @@ Pipelines (outermost first) rely only on ``call``.
 from __future__ import annotations
 
 import functools
-import weakref
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
-if TYPE_CHECKING:
-    from stoic.bulkhead import Bulkhead
-
-__all__ = ["P", "Strategy", "T", "bulkhead_layers"]
+__all__ = ["P", "Strategy", "T"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-#: The functions ``Bulkhead``'s own decorator made (exact ``Bulkhead`` only), with the
-#: bulkhead and the function each wraps: ``@breaker`` right on one fuses the two layers into
-#: one, as a pipeline does. Keyed by identity and weakly, so nothing is kept alive and a
-#: wrapper that copied the decorated function's ``__dict__`` is never mistaken for it.
-bulkhead_layers: weakref.WeakKeyDictionary[
-    Callable[..., Any], tuple[Bulkhead, Callable[..., Awaitable[Any]]]
-] = weakref.WeakKeyDictionary()
 
 
 class Strategy:

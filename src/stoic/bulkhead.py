@@ -28,10 +28,11 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any, ClassVar, Literal, NoReturn
 
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
-from stoic._strategy import P, Strategy, T, bulkhead_layers
+from stoic._strategy import P, Strategy, T
 from stoic.exceptions import BulkheadFull
 
 __all__ = ["Bulkhead", "BulkheadStatistics", "CallRejectedByBulkhead"]
@@ -212,8 +213,6 @@ class Bulkhead(Strategy):
                 else:
                     self._running -= 1
 
-        if type(self) is Bulkhead:  # a subclass may do more than these fast paths
-            bulkhead_layers[bounded] = (self, fn)
         return bounded
 
     async def __aenter__(self) -> None:
@@ -303,3 +302,27 @@ class Bulkhead(Strategy):
                 f"{waiting}/{self._max_waiting} waiting"
             )
         raise BulkheadFull(message)
+
+
+def _decorated_by(fn: object) -> tuple[Bulkhead, Callable[..., Awaitable[Any]]] | None:
+    """``(bulkhead, inner)`` when ``fn`` is what an exact ``Bulkhead``'s decorator made of
+    ``inner``, else ``None``: how ``@breaker`` over ``@bulkhead`` fuses the two layers.
+
+    Recognised by its code object and read from its closure, so nothing is recorded when a
+    function is decorated (a registry would keep what it maps alive), and a wrapper copying
+    the function's ``__dict__`` is never taken for it.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is not _BOUNDED_CODE:
+        return None
+    closure = dict(zip(code.co_freevars, getattr(fn, "__closure__", None) or (), strict=True))
+    bulkhead, inner = closure["self"].cell_contents, closure["fn"].cell_contents
+    # A subclass may do more than the fast paths the fused layer inlines.
+    return (bulkhead, inner) if type(bulkhead) is Bulkhead else None
+
+
+_BOUNDED_CODE = next(
+    const
+    for const in Bulkhead.__call__.__code__.co_consts
+    if isinstance(const, CodeType) and const.co_name == "bounded"
+)

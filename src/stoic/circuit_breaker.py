@@ -31,16 +31,16 @@ import dataclasses
 import enum
 import functools
 import math
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from types import FunctionType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, TypedDict, TypeGuard
 
 from stoic import _clock
 from stoic._classify import ExceptionFilter, compile_matcher, never_handled
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
-from stoic._strategy import P, Strategy, T, bulkhead_layers
+from stoic._strategy import P, Strategy, T
 from stoic._windows import CountWindow, TimeWindow
 from stoic.exceptions import CircuitBreakerOpen
 
@@ -483,10 +483,11 @@ class CircuitBreaker(Strategy):
         Right on a function ``Bulkhead``'s decorator made (``@breaker`` over ``@bulkhead``),
         the two become one layer, as in a pipeline: same behaviour, one coroutine fewer.
         """
-        # Only a plain function can be one (others may be unhashable or not weakly referable).
+        # No bulkhead decorated anything unless its module is loaded: no import for this.
+        bulkheads = sys.modules.get("stoic.bulkhead")
         layer = (
-            bulkhead_layers.get(fn)
-            if type(self) is CircuitBreaker and type(fn) is FunctionType
+            bulkheads._decorated_by(fn)
+            if bulkheads is not None and type(self) is CircuitBreaker
             else None
         )
         if layer is not None:

@@ -73,6 +73,17 @@ class PipelineCompleted(Event):
     exception: BaseException | None
 
 
+class _ChainProperty(property):
+    """``Pipeline.call``: read on an instance, the composed chain (``property``'s C getter);
+    called on the class, ``Pipeline.call(pipeline, fn, ...)``, like the method it stands for.
+    """
+
+    def __call__(
+        self, pipeline: Pipeline, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any
+    ) -> Awaitable[T]:
+        return pipeline._entry(fn, *args, **kwargs)
+
+
 class Pipeline(Strategy):
     """Compose ``strategies`` outermost first; use as ``call``, decorator, or nested strategy.
 
@@ -115,9 +126,6 @@ class Pipeline(Strategy):
         self.name = name
         self._listeners = validate_listeners(listeners)
         self.validated = validate
-        if self._listeners:
-            observe_pipeline()
-            weakref.finalize(self, _events.unobserve_pipeline)
         if validate:
             check_order(strategies)
         self._plain = name is None and not self._listeners
@@ -128,6 +136,12 @@ class Pipeline(Strategy):
         self._entry = (
             self._chain if self._plain else _in_context(self._chain, self.name, self._listeners)
         )
+        if self._listeners:
+            # Strategies report per-call timings while listeners can receive them: as long as
+            # ``_entry`` lives (the pipeline, each function it decorated and each running call
+            # hold it), not merely as long as the pipeline object does.
+            observe_pipeline()
+            weakref.finalize(self._entry, _events.unobserve_pipeline)
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(strategy) for strategy in self.strategies)
@@ -144,10 +158,10 @@ class Pipeline(Strategy):
         ) -> Coroutine[Any, Any, T]: ...
 
     else:
-        # A property handing out the composed chain itself (``attrgetter`` and ``property``
-        # run in C): ``pipeline.call(fn, ...)`` then costs no frame of its own, which a
-        # forwarding method would (its argument packing alone is ~20% of a stack's cost).
-        call = property(
+        # A property handing out the composed chain itself (its getter runs in C):
+        # ``pipeline.call(fn, ...)`` then costs no frame of its own, which a forwarding
+        # method would (its argument packing alone was ~20% of a three-strategy stack).
+        call = _ChainProperty(
             operator.attrgetter("_entry"),
             doc="Run ``fn(*args, **kwargs)`` through every strategy, outermost first (await "
             "it): ``await pipeline.call(fn, *args, **kwargs)``. The composed chain itself, so "
@@ -199,7 +213,7 @@ def _in_context(
 ) -> Callable[..., Coroutine[Any, Any, T]]:
     """``chain`` run with the pipeline's name and listeners in context, timed when anything
     listens. A closure over what it needs, not a bound method: the pipeline holding it would
-    be a reference cycle, and its listeners' ``weakref.finalize`` would wait for the collector.
+    be a reference cycle, and the observation it keeps alive would wait for the collector.
     """
 
     async def call_in_context(fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:

@@ -243,6 +243,15 @@ class Retry(Strategy):
             else None
         )
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Immutable as documented, and relied on: the constructor derives ``_timed`` and
+        # ``_fast_delay`` from the options once, so a later change would be half-applied.
+        if name in _OPTIONS and hasattr(self, "_fast_delay"):
+            raise AttributeError(
+                f"Retry options are read-only once built; make a new Retry to change {name!r}"
+            )
+        object.__setattr__(self, name, value)
+
     def __repr__(self) -> str:
         parts = [f"attempts={self.attempts}", f"on={self._on!r}", f"backoff={self.backoff!r}"]
         for label in ("on_result", "deadline", "delay_hint", "name"):
@@ -317,7 +326,9 @@ class Retry(Strategy):
 
         The fast paths test ``type(exc) in self._known`` first: a set lookup instead of the
         matcher's ``isinstance`` checks. The set is replaced, never changed in place, so
-        concurrent calls (threads included) only ever see a complete one; it stays small.
+        concurrent calls (threads included) only ever see a complete one; it stays small. A
+        remembered class keeps its verdict if its ``__bases__`` is later reassigned (the one
+        change to a class that can alter ``isinstance``; not worth a check on every failure).
         """
         if not self._match(exc):
             return False
@@ -371,7 +382,8 @@ class Retry(Strategy):
                     result = await (fn(*args, **kwargs) if kwargs else fn(*args))
                 except BaseException as exc:
                     if type(exc) not in self._known and not self._retryable(exc):
-                        exc.add_note(f"stoic: not retried: attempt {attempt} raised it")
+                        if not never_handled(exc):  # cancellation passes untouched
+                            exc.add_note(f"stoic: not retried: attempt {attempt} raised it")
                         raise
                     failure, result = exc, _NOTHING
                     continue
@@ -444,7 +456,8 @@ class Retry(Strategy):
                     if observing:
                         self._attempt_done(state.attempt, started, error, False)
                     if not self._match(error):
-                        error.add_note(f"stoic: not retried: attempt {state.attempt} raised it")
+                        if not never_handled(error):  # cancellation passes untouched
+                            error.add_note(f"stoic: not retried: attempt {state.attempt} raised it")
                         raise
                     exc, result = error, _NOTHING
                     continue
@@ -577,6 +590,11 @@ def _result(result: Any) -> Any:
     return None if result is _NOTHING else result
 
 
+# What ``Retry.__setattr__`` keeps read-only once the policy is built.
+_OPTIONS = frozenset(
+    {"attempts", "on_result", "backoff", "deadline", "delay_hint", "max_delay", "name"}
+    | {"_on", "_match", "_listeners", "_random", "_timed", "_fast_delay"}
+)
 _KNOWN_MAX = 32  # exception types a policy remembers as always retryable
 _NEVER_OR_GROUP = (*_NEVER, BaseExceptionGroup)
 
