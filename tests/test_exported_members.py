@@ -192,3 +192,15 @@ def test_only_the_shadowing_submodules_are_kept_off_their_names() -> None:
         """
     )
     assert found == "stand_in another_stand_in"
+
+
+def test_a_loaded_but_unbound_submodule_is_still_an_attribute() -> None:
+    found = _fresh(
+        """
+        import stoic
+        stoic.exceptions
+        del stoic.exceptions  # loaded, no longer bound: the import system will not bind it
+        print(hasattr(stoic, "exceptions"), stoic.exceptions.__name__)
+        """
+    )
+    assert found == "True stoic.exceptions"

@@ -539,6 +539,35 @@ class TestBreakerAroundBulkhead:
         assert guarded.__wrapped__ is bounded  # type: ignore[attr-defined]
         assert guarded.__code__ is not CircuitBreaker()(work).__code__  # not the plain layer
 
+    async def test_a_bound_method_or_proxy_of_a_bulkhead_function_keeps_its_own_call(
+        self,
+    ) -> None:
+        bulkhead = Bulkhead(2)
+        seen: list[tuple[Any, ...]] = []
+
+        class Client:
+            @bulkhead
+            async def fetch(self, x: int) -> tuple[Any, int]:
+                return (self, x)
+
+        class Proxy:
+            """Forwards attributes (``__code__`` too) but adds its own call."""
+
+            def __init__(self, wrapped: Any) -> None:
+                self._wrapped = wrapped
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._wrapped, name)
+
+            async def __call__(self, *args: Any) -> Any:
+                seen.append(args)
+                return await self._wrapped(*args)
+
+        client = Client()
+        assert await CircuitBreaker()(client.fetch)(1) == (client, 1)
+        assert await CircuitBreaker()(Proxy(Client.fetch))(client, 2) == (client, 2)
+        assert seen == [(client, 2)]
+
     def test_decorating_keeps_nothing_alive(self) -> None:
         import weakref
 
@@ -670,6 +699,9 @@ class TestReviewRegressions:
         assert await audited(work)(2) == 2
         assert await Pipeline(audited).call(work, 3) == 3
         assert seen == [1, 2, 3]
+
+    def test_call_keeps_its_public_docstring(self) -> None:
+        assert (Pipeline.call.__doc__ or "").startswith("Run ``fn(*args, **kwargs)``")
 
     @pytest.mark.parametrize("name", [None, "named"])
     async def test_call_works_on_the_class_as_a_method_would(self, name: str | None) -> None:

@@ -1258,3 +1258,13 @@ class TestImmutable:
                 self.tag = tag
 
         assert Tagged("x").tag == "x"
+
+    def test_copies_are_built_policies_and_stay_read_only(self) -> None:
+        import copy
+
+        policy = Retry(attempts=2, backoff=constant(0.5), name="r")
+        for duplicate in (copy.copy(policy), copy.deepcopy(policy)):
+            assert (duplicate.attempts, duplicate.name) == (2, "r")
+            assert duplicate._fast_delay == 0.5
+            with pytest.raises(AttributeError, match="read-only"):
+                duplicate.attempts = 3

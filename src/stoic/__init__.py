@@ -215,8 +215,10 @@ if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown n
         if module is None:
             if name not in _SUBMODULES:
                 raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-            __import__(f"{__name__}.{name}")  # which binds it here
-            return globals()[name]
+            __import__(f"{__name__}.{name}")
+            module = sys.modules[f"{__name__}.{name}"]
+            globals()[name] = module  # bound by the import system only on a first import
+            return module
         qualified = f"{__name__}.{module}"
         __import__(qualified)
         value = getattr(sys.modules[qualified], name)

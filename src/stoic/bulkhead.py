@@ -28,7 +28,7 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from types import CodeType
+from types import CodeType, FunctionType
 from typing import Any, ClassVar, Literal, NoReturn
 
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
@@ -312,9 +312,11 @@ def _decorated_by(fn: object) -> tuple[Bulkhead, Callable[..., Awaitable[Any]]] 
     function is decorated (a registry would keep what it maps alive), and a wrapper copying
     the function's ``__dict__`` is never taken for it.
     """
-    code = getattr(fn, "__code__", None)
-    if code is not _BOUNDED_CODE:
+    # Exactly a function: a bound method or a proxy forwards ``__code__``/``__closure__``
+    # of the function it wraps, and fusing would drop ``self`` or skip the wrapper.
+    if type(fn) is not FunctionType or fn.__code__ is not _BOUNDED_CODE:
         return None
+    code = fn.__code__
     closure = dict(zip(code.co_freevars, getattr(fn, "__closure__", None) or (), strict=True))
     bulkhead, inner = closure["self"].cell_contents, closure["fn"].cell_contents
     # A subclass may do more than the fast paths the fused layer inlines.

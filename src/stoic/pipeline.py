@@ -78,6 +78,10 @@ class _ChainProperty(property):
     called on the class, ``Pipeline.call(pipeline, fn, ...)``, like the method it stands for.
     """
 
+    def __init__(self, fget: Callable[[Any], Any], doc: str) -> None:
+        super().__init__(fget, doc=doc)
+        self.__doc__ = doc  # on 3.11 a property subclass's doc is shadowed by its class's
+
     def __call__(
         self, pipeline: Pipeline, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any
     ) -> Awaitable[T]:

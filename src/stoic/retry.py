@@ -252,6 +252,13 @@ class Retry(Strategy):
             )
         object.__setattr__(self, name, value)
 
+    def __setstate__(self, state: Any) -> None:
+        # copy/deepcopy/pickle restore a built policy wholesale: bypass the read-only guard.
+        dict_state, slot_state = state if isinstance(state, tuple) else (state, None)
+        for mapping in (dict_state, slot_state):
+            for key, value in (mapping or {}).items():
+                object.__setattr__(self, key, value)
+
     def __repr__(self) -> str:
         parts = [f"attempts={self.attempts}", f"on={self._on!r}", f"backoff={self.backoff!r}"]
         for label in ("on_result", "deadline", "delay_hint", "name"):
