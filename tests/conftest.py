@@ -1,16 +1,49 @@
-"""stoic's own suite runs every ``async def`` test on virtual time."""
+"""stoic's own suite runs every ``async def`` test on virtual time, at two clock origins.
+
+A real monotonic clock is never at 0.0, where float sums of round delays happen to be exact:
+each async test, and each test using the ``virtual_clock`` fixture, runs once with the clock
+starting at 0.0 (id ``t0``) and once at a large, non-round origin (id ``t1e6``). Assert times
+relative to the clock's start (``virtual_clock.time()`` or ``_clock.now()`` read first).
+"""
 
 from __future__ import annotations
 
+import gc
 import inspect
+import warnings
 
 import pytest
 
+#: Where the virtual clock starts: at zero, and at some 11.6 days of uptime.
+ORIGINS = {"t0": 0.0, "t1e6": 1_000_003.7231}
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
-            item.add_marker(pytest.mark.virtual_time)
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-asyncio is installed for the inner sessions of test_pytest_plugin.py (which set
+    # their own options); this suite has no async fixtures, so its advice on their loop scope
+    # does not apply here, and filterwarnings = error would make it abort the run.
+    warnings.filterwarnings(
+        "ignore",
+        message='The configuration option "asyncio_default_fixture_loop_scope" is unset',
+        category=pytest.PytestDeprecationWarning,
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if not (
+        inspect.iscoroutinefunction(metafunc.function) or "virtual_clock" in metafunc.fixturenames
+    ):
+        return
+    # The origin reaches the clock through the plugin's marker, as a user's would.
+    metafunc.fixturenames.append("_virtual_time_origin")
+    metafunc.parametrize(
+        "_virtual_time_origin",
+        [
+            pytest.param(start, id=name, marks=pytest.mark.virtual_time(start=start))
+            for name, start in ORIGINS.items()
+        ],
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -20,4 +53,5 @@ def _no_leftover_observation(monkeypatch: pytest.MonkeyPatch) -> None:
     runs, and would switch per-call timing on for unrelated tests."""
     import stoic._events as events
 
+    gc.collect()  # such a pipeline's finalizer would otherwise run, and observe, mid-test
     monkeypatch.setattr(events, "observed", bool(events._global_listeners))

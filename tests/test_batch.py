@@ -13,8 +13,8 @@ from typing import Any, assert_type
 
 import pytest
 
-from stoic import _clock
 from stoic.batch import Outcome, gather_outcomes, gather_partial, map_outcomes, map_partial
+from tests.timeline import clock_origin, elapsed  # noqa: F401  (autouse fixture)
 
 
 class Abort(BaseException):
@@ -43,10 +43,10 @@ class Slow:
         try:
             await asyncio.sleep(delay)
         except asyncio.CancelledError:
-            self.cancelled_at.append(_clock.now())
+            self.cancelled_at.append(elapsed())
             if self.cleanup:
                 await asyncio.sleep(self.cleanup)
-            self.unwound_at.append(_clock.now())
+            self.unwound_at.append(elapsed())
             raise
         return -1
 
@@ -88,7 +88,7 @@ class TestGatherPartial:
         successes, failures = await gather_partial(
             fail_after(1, ValueError()), value_after(7, 1), fail_after(3, KeyError())
         )
-        assert _clock.now() == 7
+        assert elapsed() == 7
         assert successes == [1]
         assert len(failures) == 2
 
@@ -115,7 +115,7 @@ class TestGatherPartial:
                 max_failures=2,
             )
             assert_no_task_left()
-        assert _clock.now() == 2
+        assert elapsed() == 2
         assert slow.cancelled_at == [2, 2]
         assert successes == [1]
         assert failures == [first, second]
@@ -124,7 +124,7 @@ class TestGatherPartial:
         slow = Slow(cleanup=3)
         _, failures = await gather_partial(slow(), fail_after(1, ValueError()), max_failures=1)
         assert slow.unwound_at == [4]
-        assert _clock.now() == 4
+        assert elapsed() == 4
         assert len(failures) == 1
 
     async def test_a_failure_raised_while_unwinding_is_kept(self) -> None:
@@ -168,7 +168,7 @@ class TestGatherPartial:
         batch.cancel()
         with pytest.raises(asyncio.CancelledError):
             await batch
-        assert _clock.now() == 6
+        assert elapsed() == 6
         assert slow.unwound_at == [6]
         assert_no_task_left()
 
@@ -252,7 +252,7 @@ class TestGatherOutcomes:
 
     async def test_waits_for_every_awaitable(self) -> None:
         await gather_outcomes(fail_after(1, ValueError()), value_after(5, 1))
-        assert _clock.now() == 5
+        assert elapsed() == 5
 
     async def test_task_cancelled_elsewhere_becomes_an_outcome(self) -> None:
         victim = asyncio.create_task(asyncio.sleep(100, result=0))
@@ -260,7 +260,7 @@ class TestGatherOutcomes:
         cancelled, finished = await gather_outcomes(victim, value_after(2, 7))
         assert isinstance(cancelled.error, asyncio.CancelledError)
         assert finished == Outcome(value=7)
-        assert _clock.now() == 2
+        assert elapsed() == 2
 
     async def test_caller_cancellation_cancels_children_and_propagates(self) -> None:
         slow = Slow()
@@ -352,12 +352,12 @@ class TestMapPartial:
 
     async def test_takes_as_long_as_the_batches_it_needs(self) -> None:
         successes, _ = await map_partial(lambda i: value_after(1, i), range(10), concurrency=3)
-        assert _clock.now() == 4
+        assert elapsed() == 4
         assert successes == list(range(10))
 
     async def test_without_concurrency_everything_starts_at_once(self) -> None:
         successes, _ = await map_partial(lambda i: value_after(1, i), range(50))
-        assert _clock.now() == 1
+        assert elapsed() == 1
         assert len(successes) == 50
 
     async def test_never_more_than_concurrency_in_flight(self) -> None:
@@ -382,7 +382,7 @@ class TestMapPartial:
 
         def items() -> Iterator[int]:
             for item in range(6):
-                pulled_at.append(_clock.now())
+                pulled_at.append(elapsed())
                 yield item
 
         await map_partial(lambda i: value_after(1, i), items(), concurrency=2)
@@ -405,7 +405,7 @@ class TestMapPartial:
 
         async with asyncio.timeout(60):  # fail, not hang, if the stop never comes
             successes, failures = await map_partial(fn, items(), concurrency=5, max_failures=1)
-        assert _clock.now() == 2
+        assert elapsed() == 2
         assert successes == [0, 1, 2, 3, 4, 5, 6, 7, 8]
         assert len(failures) == 1
         assert pulled == 10
@@ -426,7 +426,7 @@ class TestMapPartial:
                     fn, itertools.count(), concurrency=3, max_failures=1
                 )
             assert_no_task_left()
-        assert _clock.now() == 2
+        assert elapsed() == 2
         assert started == [0, 1, 2]
         assert slow.cancelled_at == [2, 2]
         assert successes == []
@@ -478,7 +478,7 @@ class TestMapOutcomes:
 
     async def test_respects_concurrency(self) -> None:
         await map_outcomes(lambda i: value_after(1, i), range(7), concurrency=2)
-        assert _clock.now() == 4
+        assert elapsed() == 4
 
     async def test_rejects_concurrency_below_one(self) -> None:
         with pytest.raises(ValueError, match="concurrency must be >= 1 or None, got 0"):

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from stoic import _clock
 from stoic._context import call_context
 from stoic._events import Event
 from stoic.backoff import constant
@@ -21,6 +20,7 @@ from stoic.pipeline import Pipeline
 from stoic.rate_limit import RateLimiter
 from stoic.retry import Retry, RetryScheduled, retry_after_hint
 from stoic.timeout import TimeoutExpired, remaining, timeout
+from tests.timeline import clock_origin, elapsed  # noqa: F401  (autouse fixture)
 
 
 class Slow:
@@ -31,7 +31,7 @@ class Slow:
         self.starts: list[float] = []
 
     async def __call__(self) -> int:
-        self.starts.append(_clock.now())
+        self.starts.append(elapsed())
         await asyncio.sleep(self.delays.pop(0))
         return len(self.starts)
 
@@ -84,7 +84,7 @@ class TestComposition:
             await pipeline.call(slow)
         # Attempt 1 timed out at 2 s; a 1 s wait and a new attempt still fit before 4 s.
         assert slow.starts == [0.0, 3.0]
-        assert _clock.now() == 4.0
+        assert elapsed() == 4.0
 
     async def test_breaker_inside_retry_sees_every_attempt(self) -> None:
         breaker = CircuitBreaker(failure_threshold=3, timeout=30.0)
@@ -353,7 +353,7 @@ class TestRateLimiterInPipelines:
 
         @pipeline
         async def ping() -> int:
-            calls.append(_clock.now())
+            calls.append(elapsed())
             return 1
 
         assert await ping() + await ping() == 2
@@ -417,7 +417,7 @@ class TestStandardPipeline:
         starts: list[float] = []
 
         async def call() -> str:
-            starts.append(_clock.now())
+            starts.append(elapsed())
             if len(starts) == 1:
                 exc = ConnectionError("429")
                 exc.retry_after = 3  # type: ignore[attr-defined]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import itertools
 import math
+import threading
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ from stoic._events import Event
 from stoic.exceptions import RateLimited, RejectedCall, StoicError
 from stoic.rate_limit import CallRejectedByRateLimiter, RateLimiter, RateLimiterStatistics
 from stoic.retry import Retry, retry_after_hint
-from stoic.testing import run, set_testing
+from stoic.testing import VirtualClock, run, set_testing
 from stoic.timeout import timeout
 
 
@@ -40,7 +42,7 @@ class TestConstruction:
 
     @pytest.mark.parametrize("per", [0, -1.0, math.nan, math.inf, False])
     def test_per_must_be_finite_and_positive(self, per: Any) -> None:
-        with pytest.raises(ValueError, match=r"^per must be a finite number > 0"):
+        with pytest.raises(ValueError, match=r"^per must be a finite number of seconds > 0"):
             RateLimiter(10, per)
 
     @pytest.mark.parametrize("burst", [0, -1, 1.5, True, "2"])
@@ -254,7 +256,7 @@ class TestCancellation:
         stats = limiter.statistics()
         assert (stats.waiting, stats.rejected, stats.delayed) == (0, 0, 1)
 
-    async def test_a_waiter_cancelled_ahead_of_others_keeps_their_spacing(self) -> None:
+    async def test_a_waiter_cancelled_ahead_of_others_moves_them_up_one_turn(self) -> None:
         limiter = RateLimiter(1, burst=1, max_wait=None)
         await limiter.call(ok)
         begin = _clock.now()
@@ -271,9 +273,9 @@ class TestCancellation:
         third = asyncio.create_task(limiter.call(record))
         await asyncio.gather(second, third)
         assert first.cancelled()
-        # Handing the cancelled 1 s turn to the newcomer would start it 1 s before ``second``
-        # instead of the full interval after it.
-        assert starts == [2.0, 3.0]
+        # ``second`` takes the cancelled 1 s turn, ``third`` the one after: still one call
+        # per interval, and no turn lost.
+        assert starts == [1.0, 2.0]
 
     async def test_cancellation_passes_through_untouched_and_is_not_a_rejection(self) -> None:
         events: list[Event] = []
@@ -387,3 +389,242 @@ class TestEventsAndStatistics:
         assert limiter.statistics() == RateLimiterStatistics(
             rate=1.0, per=1.0, burst=1, available=0, waiting=0, delayed=1, rejected=1
         )
+
+
+class TestExactArithmetic:
+    """Time is integer nanoseconds: a burst, a turn and a deadline are exact at any clock value."""
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        origin=st.floats(min_value=1.0, max_value=1e7, allow_nan=False),
+        rate=st.sampled_from([3, 7, 10, 25, 100]),
+        per=st.sampled_from([0.1, 0.3, 1.0, 60.0]),
+    )
+    def test_a_full_burst_starts_at_once_at_any_clock_value(
+        self, origin: float, rate: int, per: float
+    ) -> None:
+        async def scenario() -> tuple[int, int, int]:
+            limiter = RateLimiter(rate, per=per)
+            before = limiter.statistics().available
+            admitted = 0
+            for _ in range(rate + 1):
+                with contextlib.suppress(RateLimited):
+                    await limiter.call(ok)
+                    admitted += 1
+            return before, admitted, limiter.statistics().available
+
+        assert run(scenario(), clock=VirtualClock(origin)) == (rate, rate, 0)
+
+    @pytest.mark.parametrize("origin", [0.0, 1.0, 1000.3, 86_400.7, 3_600_000.123])
+    def test_a_turn_exactly_max_wait_away_waits_for_it(self, origin: float) -> None:
+        async def scenario() -> float:
+            limiter = RateLimiter(10, burst=1, max_wait=0.1)
+            await limiter.call(ok)
+            begin = _clock.now()
+            await limiter.call(ok)  # its turn is exactly 0.1 s away
+            return _clock.now() - begin
+
+        assert run(scenario(), clock=VirtualClock(origin)) == pytest.approx(0.1, abs=1e-9)
+
+    @pytest.mark.parametrize("origin", [0.0, 1000.3, 3_600_000.123])
+    def test_the_refusal_reports_exactly_the_interval(self, origin: float) -> None:
+        async def scenario() -> float:
+            limiter = RateLimiter(10, burst=1)
+            await limiter.call(ok)
+            with pytest.raises(RateLimited) as caught:
+                await limiter.call(ok)
+            return caught.value.retry_after
+
+        assert run(scenario(), clock=VirtualClock(origin)) == 0.1
+
+    @pytest.mark.parametrize("origin", [0.0, 1000.3, 3_600_000.123])
+    def test_a_turn_exactly_at_the_enclosing_deadline_is_refused(self, origin: float) -> None:
+        async def scenario() -> None:
+            limiter = RateLimiter(10, burst=1, max_wait=None)
+            await limiter.call(ok)
+            with pytest.raises(RateLimited, match="at or after the deadline"):
+                async with timeout(0.1):
+                    await limiter.call(ok)
+
+        run(scenario(), clock=VirtualClock(origin))
+
+    def test_the_interval_rounds_up_to_the_nanosecond(self) -> None:
+        async def scenario() -> list[int]:
+            limiter = RateLimiter(3, burst=1, max_wait=None)
+            starts: list[int] = []
+
+            async def record() -> None:
+                starts.append(_clock.now_ns())
+
+            for _ in range(4):
+                await limiter.call(record)
+            return [later - earlier for earlier, later in itertools.pairwise(starts)]
+
+        assert run(scenario(), clock=VirtualClock(1000.3)) == [333_333_334] * 3
+
+
+class TestCancelledWaitersGiveTurnsBack:
+    """Turns reserved by waiters that were cancelled come back to the calls behind them."""
+
+    async def test_mass_cancellation_leaves_no_turn_booked(self) -> None:
+        limiter = RateLimiter(10, per=1.0, max_wait=None)
+        for _ in range(10):
+            await limiter.call(ok)
+        waiters = [asyncio.create_task(limiter.call(ok)) for _ in range(1000)]
+        await settle()
+        assert limiter.statistics().waiting == 1000
+        for waiter in waiters:  # client timeouts
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+        assert limiter.statistics().waiting == 0
+        begin = _clock.now()
+        await limiter.call(ok)
+        assert _clock.now() - begin == pytest.approx(0.1)  # the first free turn, not 100 s
+
+    async def test_waiters_timing_out_in_arrival_order_free_their_turns(self) -> None:
+        limiter = RateLimiter(10, burst=1, max_wait=None)
+        await limiter.call(ok)
+        served = 0
+
+        async def client() -> None:
+            nonlocal served
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.05):
+                    await limiter.call(ok)
+                    served += 1
+
+        await asyncio.gather(*(client() for _ in range(200)))
+        assert served == 10  # one per 0.1 s of the time they waited
+        begin = _clock.now()
+        await limiter.call(ok)
+        assert _clock.now() - begin <= 0.1 + 1e-9
+
+    async def test_a_waiter_cancelled_after_its_turn_came_gives_it_back(self) -> None:
+        limiter = RateLimiter(1, burst=1, max_wait=None)
+        await limiter.call(ok)
+        turn = _clock.now() + 1.0
+        waiter = asyncio.create_task(limiter.call(ok))
+        await settle()
+        # Right after its turn is handed over, before it runs: a timer due at the same time,
+        # scheduled after the limiter's own.
+        asyncio.get_running_loop().call_at(turn, waiter.cancel)
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        begin = _clock.now()
+        await limiter.call(ok)
+        assert _clock.now() == begin
+        assert limiter.statistics().delayed == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    origin=st.sampled_from([0.0, 1000.3, 3_600_000.123]),
+    rate=st.integers(min_value=1, max_value=20),
+    burst=st.integers(min_value=1, max_value=6),
+    arrivals=st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=0.5),
+            st.one_of(st.none(), st.floats(min_value=0, max_value=2.0)),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+)
+def test_cancellations_never_let_more_than_the_rate_start(
+    origin: float, rate: int, burst: int, arrivals: list[tuple[float, float | None]]
+) -> None:
+    """Random arrivals, some cancelled while they wait: still at most burst + rate * t."""
+
+    async def scenario() -> tuple[list[float], int]:
+        limiter = RateLimiter(rate, per=1.0, burst=burst, max_wait=None)
+        starts: list[float] = []
+
+        async def record() -> None:
+            starts.append(_clock.now())
+
+        async def one(patience: float | None) -> None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(patience):
+                    await limiter.call(record)
+
+        async with asyncio.TaskGroup() as tg:
+            for gap, patience in arrivals:
+                await asyncio.sleep(gap)
+                tg.create_task(one(patience))
+        return starts, limiter.statistics().waiting
+
+    starts, waiting = run(scenario(), clock=VirtualClock(origin))
+    assert waiting == 0
+    assert starts == sorted(starts)
+    for i, first in enumerate(starts):
+        for j in range(i, len(starts)):
+            assert j - i + 1 <= burst + rate * (starts[j] - first) + 1e-6
+
+
+class TestEventLoops:
+    """A limiter serves one event loop at a time when calls wait; never a silent stall."""
+
+    def test_waiting_from_a_second_loop_while_calls_wait_raises(self) -> None:
+        limiter = RateLimiter(1, burst=1, max_wait=None)
+        first_waits = threading.Event()
+        release = threading.Event()
+        outcome: list[BaseException | None] = []
+
+        async def first() -> None:
+            await limiter.call(ok)
+            task = asyncio.create_task(limiter.call(ok))
+            await settle()
+            first_waits.set()
+            await asyncio.to_thread(release.wait, 5)
+            await task
+
+        async def second() -> None:
+            try:
+                await limiter.call(ok)
+            except RuntimeError as exc:
+                outcome.append(exc)
+            else:  # pragma: no cover - the defect
+                outcome.append(None)
+
+        thread = threading.Thread(target=asyncio.run, args=(first(),))
+        thread.start()
+        assert first_waits.wait(5)
+        asyncio.run(second())
+        release.set()
+        thread.join(5)
+        assert isinstance(outcome[0], RuntimeError)
+        assert "one loop at a time" in str(outcome[0])
+
+    def test_calls_that_never_wait_may_come_from_any_loop(self) -> None:
+        limiter = RateLimiter(100, per=1.0)
+        results: list[int] = []
+
+        async def burst() -> None:
+            for _ in range(10):
+                results.append(await limiter.call(ok))
+
+        threads = [threading.Thread(target=asyncio.run, args=(burst(),)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(5)
+        assert results == [1] * 30
+
+
+class TestExtremeOptions:
+    """Options no clock can honour are refused at construction, naming the parameter."""
+
+    @pytest.mark.parametrize(
+        ("rate", "per"), [(1e-300, 1e10), (5e-324, 1.0), (1e10, 1.0), (1, 1e-10)]
+    )
+    def test_an_interval_beyond_a_nanosecond_to_1e9_seconds_is_refused(
+        self, rate: float, per: float
+    ) -> None:
+        with pytest.raises(ValueError, match=r"^rate must be between .* got "):
+            RateLimiter(rate, per=per)
+
+    @pytest.mark.parametrize("option", ["rate", "per", "max_wait"])
+    def test_an_int_beyond_float_range_is_refused(self, option: str) -> None:
+        options: dict[str, Any] = {"rate": 1, "per": 1.0, option: 10**400}
+        with pytest.raises(ValueError, match=rf"^{option} must be"):
+            RateLimiter(**options)

@@ -8,10 +8,10 @@ import math
 
 import pytest
 
-from stoic import _clock
 from stoic._events import Event
 from stoic.exceptions import TimeoutExceeded
 from stoic.timeout import TimeoutExpired, current_deadline, remaining, timeout
+from tests.timeline import clock_origin, elapsed  # noqa: F401  (autouse fixture)
 
 
 async def sleep_then(seconds: float, value: str = "done") -> str:
@@ -28,7 +28,7 @@ class TestForms:
     async def test_call_raises_timeout_exceeded_at_the_limit(self) -> None:
         with pytest.raises(TimeoutExceeded) as info:
             await timeout(5).call(sleep_then, 10.0)
-        assert _clock.now() == 5.0
+        assert elapsed() == 5.0
         assert isinstance(info.value, TimeoutError)
         assert info.value.timeout == 5.0
         assert isinstance(info.value.__cause__, asyncio.CancelledError)
@@ -37,7 +37,7 @@ class TestForms:
         with pytest.raises(TimeoutError):
             async with timeout(1.5):
                 await asyncio.sleep(3)
-        assert _clock.now() == 1.5
+        assert elapsed() == 1.5
 
     async def test_context_manager_passes_when_in_time(self) -> None:
         async with timeout(1.5) as t:
@@ -95,7 +95,7 @@ class TestCancellation:
         with pytest.raises(TimeoutExceeded) as info:
             await outer.call(inner.call, sleep_then, 100.0)
         assert info.value.timeout == 2.0
-        assert _clock.now() == 2.0
+        assert elapsed() == 2.0
 
     async def test_inner_shorter_timeout_fires_first(self) -> None:
         with pytest.raises(TimeoutExceeded) as info:

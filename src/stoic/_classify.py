@@ -7,23 +7,67 @@ option does not match as a whole matches when *every* leaf exception matches (so
 
 Control-flow exceptions never match, whatever the option says: ``asyncio.CancelledError``,
 ``KeyboardInterrupt``, ``SystemExit`` and ``GeneratorExit``, alone or anywhere in a group.
+Neither does ``NotAwaitable``, stoic's own error for a function whose call returned
+something that cannot be awaited: no strategy retries, counts or replaces what stoic caused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
+import operator
 from collections.abc import Callable, Iterator
 from typing import Any, TypeAlias, cast
 
-__all__ = ["ExceptionFilter", "Matcher", "compile_matcher", "iter_leaves", "never_handled"]
+__all__ = [
+    "ExceptionFilter",
+    "Matcher",
+    "NotAwaitable",
+    "check_awaited",
+    "compile_matcher",
+    "iter_leaves",
+    "never_handled",
+    "note",
+]
 
 ExceptionFilter: TypeAlias = (
     type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
 )
 Matcher: TypeAlias = Callable[[BaseException], bool]
 
-_NEVER = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
+
+class NotAwaitable(TypeError):
+    """A strategy called a function that returned something it cannot await (a sync function)."""
+
+
+_NEVER = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit, NotAwaitable)
+
+
+def check_awaited(fn: Any, args: tuple[Any, ...], exc: TypeError) -> None:
+    """Raise ``NotAwaitable`` when ``exc`` is the failure to await what ``fn(*args)`` returned.
+
+    Called from a strategy's ``except TypeError`` around ``await fn(*args, **kwargs)``: a
+    ``TypeError`` raised in the strategy's own frame (no deeper traceback entry) and a ``fn``
+    that is not an async function mean ``fn`` returned a plain value (or an async generator).
+    An async function's ``TypeError`` (from its body, or a wrong argument) passes untouched.
+    Only on the failure path, so the happy path pays nothing.
+    """
+    traceback = exc.__traceback__
+    if type(exc) is not TypeError or traceback is None or traceback.tb_next is not None:
+        return
+    # A pipeline's chain ends in ``operator.call(fn, *args)``: the function is its argument.
+    target = args[0] if fn is operator.call and args else fn
+    call_method = inspect.getattr_static(type(target), "__call__", None)  # an async __call__
+    if inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(call_method):
+        return
+    name = getattr(target, "__qualname__", None)
+    label = f"{name}()" if isinstance(name, str) else repr(target)
+    raise NotAwaitable(
+        f"{label} did not return an awaitable ({exc}): stoic runs async functions, or "
+        "callables that return an awaitable; for blocking code, wrap it: "
+        "await asyncio.to_thread(fn, *args)"
+    ) from exc
 
 
 def iter_leaves(exc: BaseException) -> Iterator[BaseException]:
@@ -109,3 +153,17 @@ def _predicate_matcher(predicate: Callable[[BaseException], bool]) -> Matcher:
         return False
 
     return matches
+
+
+def note(exc: BaseException, kind: str, text: str) -> None:
+    """Add ``text`` as a note on ``exc``, in place of an earlier note of the same ``kind``.
+
+    ``kind`` is the note's opening words (``"stoic: gave up"``). Code that raises one exception
+    object again and again (awaiters of one failed future, a mock's ``side_effect``) would
+    otherwise collect a note per call without end; this way each kind says what the latest
+    call did, once.
+    """
+    notes = getattr(exc, "__notes__", None)
+    if isinstance(notes, list):
+        notes[:] = [old for old in notes if not (isinstance(old, str) and old.startswith(kind))]
+    exc.add_note(text)

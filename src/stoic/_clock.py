@@ -8,8 +8,16 @@ running loop's clock, so strategies, ``asyncio.sleep`` and ``asyncio.timeout`` m
 and tests are exact and instant. Callers must therefore look it up as ``_clock.now()`` at
 call time, never bind it once.
 
+Two instants less than ``RESOLUTION`` apart are the same instant to stoic (``reached``): a
+wait that ends a hair before a deadline ends *at* it, whatever the clock's origin, so float
+rounding never decides an outcome. Where stoic sums many intervals (the rate limiter), it
+counts integer nanoseconds (``now_ns``) instead, which is exact.
+
 Testing mode (``stoic.testing.set_testing``) is kept here too because it changes how stoic
 waits: with it on, every stoic wait returns at once.
+
+stoic runs on asyncio: ``running_loop`` says so clearly when another event loop (trio) runs
+the code.
 """
 
 from __future__ import annotations
@@ -20,7 +28,29 @@ from asyncio import get_running_loop
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["enter_virtual_time", "exit_virtual_time", "now", "sleep", "testing_state"]
+__all__ = [
+    "NS",
+    "RESOLUTION",
+    "RESOLUTION_NS",
+    "enter_virtual_time",
+    "exit_virtual_time",
+    "now",
+    "now_ns",
+    "call_at",
+    "reached",
+    "running_loop",
+    "sleep",
+    "testing_state",
+]
+
+#: Nanoseconds per second.
+NS = 1_000_000_000
+
+#: Seconds below which two instants are the same one: far above the rounding of a float
+#: monotonic time (its spacing reaches 1 us only past 2**33 s, some 270 years of uptime) and
+#: far below any timer an event loop keeps (epoll waits in milliseconds).
+RESOLUTION = 1e-6
+RESOLUTION_NS = 1_000
 
 
 def _loop_now() -> float:
@@ -33,25 +63,55 @@ def _loop_now() -> float:
         return time.monotonic()
 
 
+def _loop_now_ns() -> int:
+    return round(_loop_now() * NS)
+
+
 #: Seconds on the loop's monotonic clock (virtual while a virtual-time loop runs).
 now: Callable[[], float] = time.monotonic
+#: The same clock in integer nanoseconds, for exact sums of many intervals.
+now_ns: Callable[[], int] = time.monotonic_ns
 # The time() of each virtual clock running, innermost last.
 _virtual_clocks: list[Callable[[], float]] = []
 
 
 def enter_virtual_time(clock_time: Callable[[], float]) -> None:
     """A virtual-time loop starts: read time from the running loop from now on."""
-    global now
+    global now, now_ns
     _virtual_clocks.append(clock_time)
-    now = _loop_now
+    now, now_ns = _loop_now, _loop_now_ns
 
 
 def exit_virtual_time(clock_time: Callable[[], float]) -> None:
     """A virtual-time loop ended: back to the direct monotonic read when none is left."""
-    global now
+    global now, now_ns
     _virtual_clocks.remove(clock_time)
     if not _virtual_clocks:
-        now = time.monotonic
+        now, now_ns = time.monotonic, time.monotonic_ns
+
+
+def reached(when: float, deadline: float) -> bool:
+    """Whether ``when`` is at or past ``deadline``, to within ``RESOLUTION``."""
+    return when > deadline - RESOLUTION
+
+
+def running_loop() -> asyncio.AbstractEventLoop:
+    """The running asyncio loop; a clear ``RuntimeError`` when none runs (trio, say)."""
+    try:
+        return get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            "stoic runs on asyncio, and no asyncio event loop is running here (trio, curio "
+            "and other event loops are not supported; run the code under asyncio.run, or "
+            "anyio's asyncio backend)"
+        ) from None
+
+
+def call_at(
+    loop: asyncio.AbstractEventLoop, when_ns: int, callback: Callable[[], object]
+) -> asyncio.TimerHandle:
+    """Run ``callback`` on ``loop`` once stoic's clock reaches ``when_ns`` nanoseconds."""
+    return loop.call_at(when_ns / NS, callback)
 
 
 class _TestingState:
@@ -74,6 +134,7 @@ def sleep(seconds: float) -> Coroutine[Any, Any, None]:
     extra coroutine frame. Even a zero wait yields once: a retry loop must stay cancellable
     and fair to other tasks.
     """
+    running_loop()  # under trio, say so rather than fail inside asyncio
     if testing_state.no_wait or seconds <= 0:
         return asyncio.sleep(0)
     return asyncio.sleep(seconds)

@@ -22,19 +22,31 @@ instead of after waiting in vain.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, ClassVar, Literal, NoReturn
 
-from stoic import _clock
+from stoic import _clock, _validate
+from stoic._classify import check_awaited
+from stoic._clock import NS, RESOLUTION_NS, testing_state
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
 from stoic._strategy import P, Strategy, T
 from stoic.exceptions import RateLimited
 from stoic.timeout import current_deadline
 
 __all__ = ["CallRejectedByRateLimiter", "RateLimiter", "RateLimiterStatistics"]
+
+# While calls wait, ``_tat`` holds this instead of the real schedule: no call is ever due
+# against it, so the fast path sends every newcomer to the queue (first come, first served)
+# without a check of its own.
+_QUEUED = 1 << 126
+_NEVER_CALLED = -(1 << 62)  # earlier than any clock reading, in nanoseconds
+_MAX_INTERVAL = 10**9  # seconds between calls at the steady rate, at most (some 32 years)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,19 +86,12 @@ class RateLimiterStatistics:
     rejected: int
 
 
-def _positive_seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    if not (0 < value < math.inf):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
 class RateLimiter(Strategy):
     """Start at most ``rate`` calls per ``per`` seconds, in bursts of up to ``burst`` calls.
 
     - ``rate``: calls allowed per ``per`` seconds (a finite number > 0; fractions are fine:
-      ``RateLimiter(1, per=30.0)`` is one call every 30 s).
+      ``RateLimiter(1, per=30.0)`` is one call every 30 s). ``per / rate``, the interval
+      between calls at the steady rate, must lie between one nanosecond and 1e9 seconds.
     - ``per``: the period in seconds that ``rate`` is counted over (finite > 0, default 1.0).
     - ``burst``: calls that may start back to back after a quiet spell (int >= 1). Default
       ``None``: ``rate`` rounded down, at least 1 (one period's worth, as aiolimiter and
@@ -94,33 +99,43 @@ class RateLimiter(Strategy):
       ``burst=1`` spaces every call exactly ``per / rate`` apart.
     - ``max_wait``: seconds a call may wait for its turn (default ``0.0``: a call that is not
       due is refused at once; ``None``: wait as long as it takes). A call whose turn is
-      further away is refused at once, without waiting.
+      further away is refused at once, without waiting; one exactly ``max_wait`` away waits.
     - ``name``: carried by events; ``listeners``: callables receiving each event.
 
-    A call whose turn would come only after the deadline of a stoic ``timeout`` around it is
-    refused at once as well: it could only time out.
+    A call whose turn would come only at or after the deadline of a stoic ``timeout`` around
+    it is refused at once as well: it could only time out.
 
     Raises ``RateLimited`` (a ``stoic.exceptions.RejectedCall``) with ``retry_after`` set when
     the call is refused; ``Retry(delay_hint=retry_after_hint)`` around the limiter then waits
-    exactly that long. The wrapped function's own exceptions pass through untouched. A call
-    cancelled while it waits gives its turn back when no later call was scheduled behind it;
-    otherwise the turn stays unused, so the limiter may admit slightly less than the rate
-    after cancellations, never more. Use it as ``await limiter.call(fn, *args, **kwargs)``,
-    as a decorator, or as ``async with limiter:`` (which takes a turn on entry); one limiter
-    object is meant to be shared by every task that draws on the same quota.
+    exactly that long. The wrapped function's own exceptions pass through untouched. Waiting
+    calls start in arrival order. A call cancelled while it waits gives its turn back: the
+    calls behind it move up one turn, so client timeouts never leave the limiter booked for
+    calls nobody makes. Use it as ``await limiter.call(fn, *args, **kwargs)``, as a
+    decorator, or as ``async with limiter:`` (which takes a turn on entry); one limiter
+    object is meant to be shared by every task that draws on the same quota. Calls may wait
+    on one event loop at a time: waiting from a second loop while calls wait on the first
+    raises ``RuntimeError`` (make one limiter per loop, or per thread).
+
+    Time is counted in integer nanoseconds, so the schedule is exact at any clock value;
+    the interval is ``per / rate`` rounded up to the nanosecond (never faster than asked).
     """
 
     __slots__ = (
         "_burst",
         "_delayed",
+        "_head",
         "_interval",
         "_listeners",
+        "_loop",
         "_max_wait",
+        "_max_wait_ns",
         "_name",
         "_per",
+        "_queue",
         "_rate",
         "_rejected",
         "_tat",
+        "_timer",
         "_tolerance",
         "_waiting",
     )
@@ -135,36 +150,47 @@ class RateLimiter(Strategy):
         name: str | None = None,
         listeners: Iterable[Listener] = (),
     ) -> None:
-        rate = _positive_seconds("rate", rate)
-        per = _positive_seconds("per", per)
+        rate = _validate.number(rate, "rate", minimum=0.0, open_below=True)
+        per = _validate.seconds(per, "per", positive=True)
+        # Exact: the interval is the ceiling of per / rate in nanoseconds.
+        interval = math.ceil(Fraction(per) * NS / Fraction(rate))
+        if interval > _MAX_INTERVAL * NS or Fraction(per) * NS / Fraction(rate) < 1:
+            raise ValueError(
+                f"rate must be between {per / _MAX_INTERVAL:g} and {per * NS:g} calls per "
+                f"{per:g}s (one call per 1e9 s at the slowest, 1e9 calls per second at the "
+                f"fastest), got {rate!r}"
+            )
         if burst is None:
             burst = max(1, math.floor(rate))
-        elif isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
-            raise ValueError(f"burst must be None or an int >= 1, got {burst!r}")
+        else:
+            burst = _validate.count(burst, "burst", optional=True)
         if max_wait is not None:
-            if isinstance(max_wait, bool) or not isinstance(max_wait, int | float):
-                raise ValueError(f"max_wait must be None or seconds >= 0, got {max_wait!r}")
-            if not (max_wait >= 0 and math.isfinite(max_wait)):
-                raise ValueError(
-                    f"max_wait must be None or a finite number of seconds >= 0, got {max_wait!r}"
-                )
-            max_wait = float(max_wait)
+            max_wait = _validate.seconds(max_wait, "max_wait", optional=True)
         self._rate = rate
         self._per = per
         self._burst = burst
         self._max_wait = max_wait
-        self._name = name
+        self._max_wait_ns = None if max_wait is None else round(max_wait * NS)
+        self._name = _validate.name(name)
         self._listeners = validate_listeners(listeners)
-        # Seconds between two calls at the steady rate, and how far ahead of its schedule a
-        # call may start (the burst).
-        self._interval = per / rate
-        self._tolerance = (burst - 1) * self._interval
-        # The theoretical arrival time: when the next call is due at the steady rate, on
-        # stoic's clock. A call may start once ``_tat - _tolerance`` is not in the future.
-        self._tat = -math.inf
+        # Nanoseconds between two calls at the steady rate, and how far ahead of its schedule
+        # a call may start (the burst).
+        self._interval = interval
+        self._tolerance = (burst - 1) * interval
+        # The theoretical arrival time: when the next call is due at the steady rate, in
+        # nanoseconds on stoic's clock. A call may start once ``_tat - _tolerance`` is not in
+        # the future. While calls wait it is ``_QUEUED``; the queue holds the schedule.
+        self._tat = _NEVER_CALLED
+        # The waiting calls' futures, oldest first (cancelled ones linger until passed over),
+        # how many are live, the turn of the oldest live one (the others follow one interval
+        # apart), the timer that wakes it, and the loop they wait on.
+        self._queue: deque[asyncio.Future[int]] = deque()
+        self._waiting = 0
+        self._head = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._delayed = 0
         self._rejected = 0
-        self._waiting = 0
 
     def __repr__(self) -> str:
         return (
@@ -199,12 +225,14 @@ class RateLimiter(Strategy):
 
     def statistics(self) -> RateLimiterStatistics:
         """A frozen snapshot of the current state and counts."""
-        now = _clock.now()
-        due = max(self._tat, now)
-        # The k-th next call may start now while due + (k - 1) * interval - tolerance <= now;
-        # the epsilon keeps (burst - 1) * interval / interval from rounding down a whole call.
-        spare = (now + self._tolerance - due) / self._interval
-        available = max(0, min(self._burst, math.floor(spare + 1e-9) + 1))
+        available = 0
+        if not self._waiting:
+            now = _clock.now_ns()
+            due = max(self._tat, now)
+            # The k-th next call may start now while due + (k - 1) * interval - tolerance <= now.
+            spare = now + self._tolerance - due
+            if spare >= 0:
+                available = min(self._burst, spare // self._interval + 1)
         return RateLimiterStatistics(
             rate=self._rate,
             per=self._per,
@@ -220,7 +248,7 @@ class RateLimiter(Strategy):
 
         Returns what ``fn`` returns and raises what it raises.
         """
-        now = _clock.now()
+        now = _clock.now_ns()
         tat = self._tat
         if tat <= now:
             self._tat = now + self._interval
@@ -228,17 +256,22 @@ class RateLimiter(Strategy):
             self._tat = tat + self._interval
         else:
             await self._wait_for_turn(now)
-        return await fn(*args, **kwargs)
+        try:
+            return await fn(*args, **kwargs)
+        except TypeError as exc:
+            check_awaited(fn, args, exc)
+            raise
 
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """Decorate an async function: every call takes a turn (as ``call``)."""
+        _validate.async_function(fn)
         interval, tolerance, wait_for_turn = self._interval, self._tolerance, self._wait_for_turn
         clock = _clock
 
         # The body of ``call``, inlined: one coroutine per call instead of two.
         @functools.wraps(fn)
         async def limited(*args: P.args, **kwargs: P.kwargs) -> T:
-            now = clock.now()
+            now = clock.now_ns()
             tat = self._tat
             if tat <= now:
                 self._tat = now + interval
@@ -246,12 +279,16 @@ class RateLimiter(Strategy):
                 self._tat = tat + interval
             else:
                 await wait_for_turn(now)
-            return await fn(*args, **kwargs)
+            try:
+                return await fn(*args, **kwargs)
+            except TypeError as exc:
+                check_awaited(fn, args, exc)
+                raise
 
         return limited
 
     async def __aenter__(self) -> None:
-        now = _clock.now()
+        now = _clock.now_ns()
         tat = self._tat
         if tat <= now:
             self._tat = now + self._interval
@@ -264,33 +301,99 @@ class RateLimiter(Strategy):
         # A turn is spent once the call started; there is nothing to give back.
         return None
 
-    async def _wait_for_turn(self, now: float) -> None:
-        tat = self._tat
-        start_at = tat - self._tolerance
-        wait = start_at - now
-        max_wait = self._max_wait
-        if max_wait is not None and wait > max_wait:
+    # -- waiting for a turn ----------------------------------------------------------------
+
+    async def _wait_for_turn(self, now: int) -> None:
+        """Reserve the next free turn and wait for it, or refuse the call (``RateLimited``)."""
+        interval, waiting = self._interval, self._waiting
+        turn = self._head + waiting * interval if waiting else self._tat - self._tolerance
+        wait = turn - now
+        if self._max_wait_ns is not None and wait > self._max_wait_ns:
             self._reject("rate", wait)
         deadline = current_deadline()
-        if deadline is not None and start_at >= deadline:
+        if deadline is not None and _clock.reached(turn / NS, deadline):
             self._reject("deadline", wait)
-        # Reserve the turn before waiting: later callers queue behind it, in arrival order.
-        reserved = tat + self._interval
-        self._tat = reserved
-        self._waiting += 1
+        if testing_state.no_wait and not waiting:
+            # Testing mode: the turn is taken as if its time had come.
+            self._tat += interval
+            await _clock.sleep(0)
+            self._delayed += 1
+            return
+        loop = _clock.running_loop()
+        if not waiting:
+            self._loop, self._head, self._tat = loop, turn, _QUEUED
+            self._timer = _clock.call_at(loop, turn, self._wake)
+        elif loop is not self._loop:
+            raise RuntimeError(
+                f"{self!r} has calls waiting on another event loop; a rate limiter serves one "
+                "loop at a time (make one limiter per event loop or thread)"
+            )
+        self._waiting = waiting + 1
+        turn_granted = loop.create_future()
+        self._queue.append(turn_granted)
         try:
-            await _clock.sleep(wait)
+            await turn_granted
         except BaseException:
-            # Nobody scheduled behind this turn: hand it back. Otherwise later turns were
-            # spaced from it, and giving it to a newcomer would start two calls too close.
-            if self._tat == reserved:
-                self._tat = tat
+            self._leave(turn_granted)
             raise
-        finally:
-            self._waiting -= 1
         self._delayed += 1
 
-    def _reject(self, reason: Literal["rate", "deadline"], retry_after: float) -> NoReturn:
+    def _wake(self) -> None:
+        """The oldest waiting call's turn has come: let it start, then time the next one."""
+        assert self._loop is not None
+        if self._head - _clock.now_ns() > RESOLUTION_NS:
+            # Early (a loop whose clock ticks in milliseconds): not yet.
+            self._timer = _clock.call_at(self._loop, self._head, self._wake)
+            return
+        self._timer = None
+        queue = self._queue
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():  # passed over: cancelled, already left the count
+                waiter.set_result(self._head)
+                self._head += self._interval
+                self._waiting -= 1
+                break
+        if self._waiting:
+            self._timer = _clock.call_at(self._loop, self._head, self._wake)
+        else:
+            self._stop_queueing()
+
+    def _leave(self, waiter: asyncio.Future[int]) -> None:
+        """A waiting call was cancelled: its turn comes back to the calls behind it."""
+        if waiter.done() and not waiter.cancelled():
+            # Its turn was granted, but it was cancelled before it could start. Give the
+            # turn back when no later turn was handed out yet.
+            turn = waiter.result()
+            if self._waiting and self._head == turn + self._interval:
+                self._head = turn
+                if self._timer is not None:
+                    self._timer.cancel()
+                assert self._loop is not None
+                self._timer = _clock.call_at(self._loop, turn, self._wake)
+            elif not self._waiting and self._tat == turn + self._interval + self._tolerance:
+                self._tat -= self._interval
+            return
+        waiter.cancel()  # a KeyboardInterrupt leaves it pending: passed over all the same
+        self._waiting -= 1
+        # The live waiters keep their order and take the turns from ``_head`` on: everyone
+        # behind this one moved up a turn, and the last turn is free again.
+        if not self._waiting:
+            self._stop_queueing()
+
+    def _stop_queueing(self) -> None:
+        """No call waits any more: the schedule goes back into ``_tat``."""
+        self._tat = self._head + self._tolerance
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.clear()
+        self._loop = None
+
+    def _reject(self, reason: Literal["rate", "deadline"], wait: int) -> NoReturn:
+        # Rounded up to the microsecond: waiting exactly ``retry_after`` always finds the
+        # turn due, whatever the rounding of the waiter's float clock.
+        retry_after = -(-wait // 1000) / 1e6
         self._rejected += 1
         emit(
             self._listeners,
@@ -306,8 +409,8 @@ class RateLimiter(Strategy):
         label = "rate limiter" if self._name is None else f"rate limiter {self._name!r}"
         if reason == "deadline":
             message = (
-                f"{label}: the next turn is {retry_after:.3f}s away, after the deadline of "
-                "the timeout around this call"
+                f"{label}: the next turn is {retry_after:.3f}s away, at or after the deadline "
+                "of the timeout around this call"
             )
         else:
             message = (

@@ -33,8 +33,15 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Literal, overload
 
-from stoic import _clock, _events
-from stoic._classify import _NEVER, ExceptionFilter, compile_matcher, never_handled
+from stoic import _clock, _events, _validate
+from stoic._classify import (
+    _NEVER,
+    ExceptionFilter,
+    check_awaited,
+    compile_matcher,
+    never_handled,
+    note,
+)
 from stoic._clock import testing_state
 from stoic._context import attempt_var
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
@@ -199,20 +206,17 @@ class Retry(Strategy):
         listeners: Iterable[Listener] = (),
         random: Callable[[], float] = random.random,
     ) -> None:
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-            raise ValueError(f"attempts must be an int >= 1, got {attempts!r}")
-        if deadline is not None and not (
-            isinstance(deadline, int | float) and 0 < deadline < math.inf
-        ):
-            raise ValueError(f"deadline must be None or finite seconds > 0, got {deadline!r}")
-        if not (isinstance(max_delay, int | float) and 0 <= max_delay < math.inf):
-            raise ValueError(f"max_delay must be finite seconds >= 0, got {max_delay!r}")
-        if backoff is not None and not isinstance(backoff, Backoff):
-            raise TypeError(f"backoff must be a stoic.backoff policy, got {backoff!r}")
-        for label, hook in (("on_result", on_result), ("delay_hint", delay_hint)):
-            if hook is not None and not callable(hook):
-                raise TypeError(f"{label} must be callable or None, got {hook!r}")
-        self.attempts = attempts
+        self.attempts = _validate.count(attempts, "attempts")
+        if deadline is not None:
+            deadline = _validate.seconds(deadline, "deadline", positive=True, optional=True)
+        max_delay = _validate.seconds(max_delay, "max_delay")
+        if backoff is not None:
+            _validate.instance(backoff, "backoff", Backoff, "a stoic.backoff policy")
+        _validate.function(on_result, "on_result", "a predicate on the result")
+        _validate.function(delay_hint, "delay_hint", "a function returning seconds or None")
+        _validate.function(
+            random, "random", "a function returning floats in [0, 1)", optional=False
+        )
         self._on = on
         self._match = compile_matcher(on, parameter="on")
         # Exact exception types that ``on`` matches whatever the instance: a memo of the
@@ -220,10 +224,10 @@ class Retry(Strategy):
         self._known: frozenset[type[BaseException]] = frozenset()
         self.on_result = on_result
         self.backoff = exponential() if backoff is None else backoff
-        self.deadline = None if deadline is None else float(deadline)
+        self.deadline = deadline
         self.delay_hint = delay_hint
-        self.max_delay = float(max_delay)
-        self.name = name
+        self.max_delay = max_delay
+        self.name = _validate.name(name)
         self._listeners = validate_listeners(listeners)
         self._random = random
         # Whether a call must read the clock before its first attempt (else it waits until a
@@ -282,7 +286,7 @@ class Retry(Strategy):
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            if type(exc) not in self._known and not self._retryable(exc):
+            if type(exc) not in self._known and not self._retryable(exc, fn, args):
                 raise
             failure: BaseException | None = exc
             result = _NOTHING
@@ -300,6 +304,7 @@ class Retry(Strategy):
 
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """Decorate an async function or method; the signature is kept."""
+        _validate.async_function(fn)
         on_result, policy, timed_call = self.on_result, self, self._call_timed
         timed = self._timed
 
@@ -311,7 +316,7 @@ class Retry(Strategy):
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                if type(exc) not in policy._known and not policy._retryable(exc):
+                if type(exc) not in policy._known and not policy._retryable(exc, fn, args):
                     raise
                 failure: BaseException | None = exc
                 result = _NOTHING
@@ -328,8 +333,11 @@ class Retry(Strategy):
 
         return retrying
 
-    def _retryable(self, exc: BaseException) -> bool:
+    def _retryable(self, exc: BaseException, fn: Any, args: tuple[Any, ...]) -> bool:
         """Whether ``on`` matches ``exc``; learns the types it matches whatever the instance.
+
+        Raises ``NotAwaitable`` instead when ``exc`` is the failure to await what ``fn``
+        returned: never retried (``TypeError`` is never remembered, so this always runs).
 
         The fast paths test ``type(exc) in self._known`` first: a set lookup instead of the
         matcher's ``isinstance`` checks. The set is replaced, never changed in place, so
@@ -337,6 +345,8 @@ class Retry(Strategy):
         remembered class keeps its verdict if its ``__bases__`` is later reassigned (the one
         change to a class that can alter ``isinstance``; not worth a check on every failure).
         """
+        if type(exc) is TypeError:
+            check_awaited(fn, args, exc)
         if not self._match(exc):
             return False
         cls, known = type(exc), self._known
@@ -388,9 +398,9 @@ class Retry(Strategy):
                     # ``fn(*args, **kwargs)`` copies ``kwargs`` into a new dict on every call.
                     result = await (fn(*args, **kwargs) if kwargs else fn(*args))
                 except BaseException as exc:
-                    if type(exc) not in self._known and not self._retryable(exc):
+                    if type(exc) not in self._known and not self._retryable(exc, fn, args):
                         if not never_handled(exc):  # cancellation passes untouched
-                            exc.add_note(f"stoic: not retried: attempt {attempt} raised it")
+                            note(exc, _NOT_RETRIED, f"{_NOT_RETRIED}: attempt {attempt} raised it")
                         raise
                     failure, result = exc, _NOTHING
                     continue
@@ -411,7 +421,7 @@ class Retry(Strategy):
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            if not self._match(exc):
+            if not self._retryable(exc, fn, args):
                 self._attempt_done(1, start, exc, False)
                 raise
             failure: BaseException | None = exc
@@ -462,9 +472,13 @@ class Retry(Strategy):
                 except BaseException as error:
                     if observing:
                         self._attempt_done(state.attempt, started, error, False)
-                    if not self._match(error):
+                    if not self._retryable(error, fn, args):
                         if not never_handled(error):  # cancellation passes untouched
-                            error.add_note(f"stoic: not retried: attempt {state.attempt} raised it")
+                            note(
+                                error,
+                                _NOT_RETRIED,
+                                f"{_NOT_RETRIED}: attempt {state.attempt} raised it",
+                            )
                         raise
                     exc, result = error, _NOTHING
                     continue
@@ -516,7 +530,7 @@ class Retry(Strategy):
         delay = min(delay, self.max_delay)
         if testing_state.no_wait:
             delay = 0.0
-        if state.deadline is not None and now + delay >= state.deadline:
+        if state.deadline is not None and _clock.reached(now + delay, state.deadline):
             state.reason = "deadline"
             return None
         if observing:
@@ -542,12 +556,18 @@ class Retry(Strategy):
             return None
         if hint is None:
             return None
-        if isinstance(hint, bool) or not isinstance(hint, int | float) or not 0 <= hint < math.inf:
+        try:
+            seconds = _validate.seconds(hint, "delay_hint's result")
+        except ValueError:
             _events.logger.warning(
-                "stoic: delay_hint %r returned %r, not seconds >= 0; using the backoff", self, hint
+                "stoic: delay_hint %r returned %r, not finite seconds >= 0; using the backoff",
+                self,
+                hint,
             )
             return None
-        return float(hint)
+        # A hint of 0 ("retry now", or a breaker whose probes are all running) would make a
+        # loop that burns every attempt in no time: the backoff decides that wait instead.
+        return seconds if seconds > 0 else None
 
     def _scheduled(
         self, attempt: int, start: float, exc: BaseException | None, result: Any
@@ -580,10 +600,12 @@ class Retry(Strategy):
         )
         if exc is None:
             rejected = ResultRejected(result, attempt, elapsed)
-            rejected.add_note(f"stoic: gave up: {why}")
+            rejected.add_note(f"{_GAVE_UP}: {why}")
             return rejected
         since = " after the first failure" if since_failure else ""
-        exc.add_note(f"stoic: gave up after {attempt} attempt(s) in {elapsed:.3f}s{since}: {why}")
+        note(
+            exc, _GAVE_UP, f"{_GAVE_UP} after {attempt} attempt(s) in {elapsed:.3f}s{since}: {why}"
+        )
         return exc
 
     # -- the attempt-loop form --------------------------------------------------------------
@@ -603,7 +625,11 @@ _OPTIONS = frozenset(
     | {"_on", "_match", "_listeners", "_random", "_timed", "_fast_delay"}
 )
 _KNOWN_MAX = 32  # exception types a policy remembers as always retryable
-_NEVER_OR_GROUP = (*_NEVER, BaseExceptionGroup)
+# A ``TypeError`` may be stoic's to report (``check_awaited``): never taken on trust.
+_NEVER_OR_GROUP = (*_NEVER, BaseExceptionGroup, TypeError)
+# The opening words of stoic's notes on the caller's exception: one of each kind at most.
+_GAVE_UP = "stoic: gave up"
+_NOT_RETRIED = "stoic: not retried"
 
 
 def _matched_by_type(cls: type[BaseException], on: ExceptionFilter) -> bool:
@@ -629,20 +655,25 @@ def _matched_by_type(cls: type[BaseException], on: ExceptionFilter) -> bool:
 class Attempt:
     """One attempt of an ``async for`` retry loop; use it as ``with attempt:``.
 
-    ``number`` counts from 1. An exception leaving the block is retried (suppressed) when the
-    policy allows another attempt, else it propagates with a note.
+    ``number`` counts from 1; inside the block, ``stoic.call_context().attempt`` is it too.
+    An exception leaving the block is retried (suppressed) when the policy allows another
+    attempt, else it propagates with a note.
     """
 
-    __slots__ = ("_loop", "number")
+    __slots__ = ("_loop", "_token", "number")
 
     def __init__(self, loop: _Attempts, number: int) -> None:
         self._loop = loop
         self.number = number
+        self._token: Token[int] | None = None
 
     def __repr__(self) -> str:
         return f"<Attempt {self.number}>"
 
     def __enter__(self) -> Attempt:
+        # Set for the block only: however the loop is left (``break``, a timeout, a
+        # cancellation during the wait), nothing outlives the block.
+        self._token = attempt_var.set(self.number)
         return self
 
     def __exit__(
@@ -651,13 +682,16 @@ class Attempt:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
+        if self._token is not None:
+            attempt_var.reset(self._token)
+            self._token = None
         return self._loop._finished(exc)
 
 
 class _Attempts:
     """The per-loop state of ``async for attempt in policy``."""
 
-    __slots__ = ("_delay", "_done", "_policy", "_started", "_state", "_token")
+    __slots__ = ("_delay", "_done", "_policy", "_started", "_state")
 
     def __init__(self, policy: Retry) -> None:
         self._policy = policy
@@ -665,7 +699,6 @@ class _Attempts:
         self._delay: float | None = None
         self._done = False
         self._started = 0.0
-        self._token: Token[int] | None = None
 
     def __aiter__(self) -> _Attempts:
         return self
@@ -677,35 +710,27 @@ class _Attempts:
         if state is None:
             self._started = _clock.now()
             self._state = state = _CallState(self._policy, self._started)
-            self._token = attempt_var.set(1)
         elif self._delay is None:
             # The previous block ended without an exception: the work is done.
-            self._end()
+            self._done = True
             raise StopAsyncIteration
         else:
             delay, self._delay = self._delay, None
             await _clock.sleep(delay)
             state.attempt += 1
             self._started = _clock.now()
-            attempt_var.set(state.attempt)
         return Attempt(self, state.attempt)
-
-    def _end(self) -> None:
-        self._done = True
-        if self._token is not None:
-            attempt_var.reset(self._token)
-            self._token = None
 
     def _finished(self, exc: BaseException | None) -> bool:
         policy, state = self._policy, self._state
         assert state is not None
         policy._attempt_done(state.attempt, self._started, exc, False)
         if exc is None or not policy._match(exc):
-            self._end()
+            self._done = True
             return False
         self._delay = policy._plan(state, exc, _NOTHING)
         if self._delay is None:
-            self._end()
+            self._done = True
             # Adds the note; ``exc`` propagates as is.
             policy._give_up(
                 state.attempt, state.start, state.since_failure, state.reason, exc, _NOTHING
@@ -724,7 +749,7 @@ def retry_after_hint(outcome: object) -> float | None:
     """
     value = getattr(outcome, "retry_after", None)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value) if value >= 0 else None
+        return _finite_seconds(value)
     response = getattr(outcome, "response", None)
     headers = getattr(response, "headers", None) or getattr(outcome, "headers", None)
     getter = getattr(headers, "get", None)
@@ -734,8 +759,17 @@ def retry_after_hint(outcome: object) -> float | None:
     if isinstance(header, bytes):
         header = header.decode("latin-1")
     if isinstance(header, str) and header.strip().isdigit():
-        return float(header.strip())
+        return _finite_seconds(float(header.strip()))
     return None
+
+
+def _finite_seconds(value: float) -> float | None:
+    """``value`` as finite seconds >= 0, else ``None`` (a hint beyond any float is no hint)."""
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if 0 <= seconds < math.inf else None
 
 
 @overload
