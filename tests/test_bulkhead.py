@@ -18,6 +18,10 @@ from stoic.bulkhead import Bulkhead, BulkheadStatistics, CallRejectedByBulkhead
 from stoic.exceptions import BulkheadFull, RejectedCall
 
 
+async def ok() -> str:
+    return "ok"
+
+
 async def settle() -> None:
     """Let every ready task run until all of them wait again (virtual time does not move)."""
     for _ in range(10):
@@ -582,7 +586,7 @@ class TestValidation:
             Bulkhead(max_concurrent=1, timeout=value)
 
     def test_error_message_names_the_allowed_range(self) -> None:
-        with pytest.raises(ValueError, match=r"^max_concurrent must be >= 1, got 0$"):
+        with pytest.raises(ValueError, match=r"^max_concurrent must be an int >= 1, got 0$"):
             Bulkhead(max_concurrent=0)
 
     def test_listeners_must_be_callables(self) -> None:
@@ -591,3 +595,75 @@ class TestValidation:
 
     def test_zero_queue_and_no_timeout_are_valid(self) -> None:
         assert Bulkhead(max_concurrent=1, max_waiting=0, timeout=None).max_waiting == 0
+
+
+class TestSharedByTwoEventLoops:
+    """A slot freed on one event loop wakes a waiter of another at once, thread-safely."""
+
+    def test_a_slot_freed_in_another_thread_wakes_the_waiter_promptly(self) -> None:
+        import threading
+        import time
+
+        bulkhead = Bulkhead(1, max_waiting=1)
+        holding = threading.Event()
+        waited: list[float] = []
+
+        async def hold() -> None:
+            async def work() -> None:
+                holding.set()
+                await asyncio.sleep(0.2)
+
+            await bulkhead.call(work)
+
+        async def wait_for_slot() -> None:
+            async def work() -> None:
+                return None
+
+            begin = time.monotonic()
+            await bulkhead.call(work)
+            waited.append(time.monotonic() - begin)
+
+        holder = threading.Thread(target=asyncio.run, args=(hold(),))
+        holder.start()
+        assert holding.wait(5)
+        # A loop with nothing else to do sleeps in select() until it is woken.
+        asyncio.run(wait_for_slot())
+        holder.join(5)
+        assert waited[0] < 1.0  # about 0.2 s; without a thread-safe wake-up, 3 s or more
+        assert bulkhead.statistics().running == 0
+
+    def test_a_waiter_cancelled_while_the_slot_is_on_its_way_passes_it_on(self) -> None:
+        import threading
+
+        bulkhead = Bulkhead(1, max_waiting=2)
+        holding, release_now, released = threading.Event(), threading.Event(), threading.Event()
+
+        async def hold() -> None:
+            async def work() -> None:
+                holding.set()
+                await asyncio.to_thread(release_now.wait, 5)
+
+            await bulkhead.call(work)
+            released.set()
+
+        async def waiters() -> list[object]:
+            first = asyncio.create_task(bulkhead.call(ok))
+            second = asyncio.create_task(bulkhead.call(ok))
+            await settle()
+            # Block this loop while the other thread frees the slot: the slot is on its way
+            # to ``first`` (queued on this loop) when ``first`` is cancelled.
+            release_now.set()
+            assert released.wait(5)
+            first.cancel()
+            return await asyncio.gather(first, second, return_exceptions=True)
+
+        holder = threading.Thread(target=asyncio.run, args=(hold(),))
+        holder.start()
+        assert holding.wait(5)
+        first, second = asyncio.run(waiters())
+        holder.join(5)
+        assert isinstance(first, asyncio.CancelledError)
+        assert second == "ok"  # the slot passed on to the next waiter
+        assert bulkhead.statistics() == BulkheadStatistics(
+            max_concurrent=1, max_waiting=2, running=0, waiting=0, admitted=2, rejected=0
+        )

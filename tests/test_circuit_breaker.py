@@ -115,7 +115,8 @@ class TestSeedDefaults:
             gate = Gate()
             task = await start(breaker, gate)
             assert breaker.state is HALF_OPEN
-            assert await rejected(breaker, service) == 0.0  # one probe at a time
+            # One probe at a time; a permit frees at the latest when its 60 s lease ends.
+            assert await rejected(breaker, service) == pytest.approx(60.0)
             gate.open()
             assert await task == "ok"
             assert breaker.statistics().half_open_successes == (probe + 1) % 3
@@ -194,7 +195,7 @@ class TestHalfOpen:
         assert results.count("ok") == 3
         rejections = [r for r in results if isinstance(r, CircuitBreakerOpen)]
         assert len(rejections) == 7
-        assert {r.retry_after for r in rejections} == {0.0}
+        assert [r.retry_after for r in rejections] == [pytest.approx(10.0)] * 7
 
     async def test_a_finished_probe_frees_its_permit(self) -> None:
         breaker = await self.half_open()
@@ -236,7 +237,7 @@ class TestHalfOpen:
         breaker = await self.half_open()
         hung = await start(breaker, Gate())
         await asyncio.sleep(9.5)
-        assert await rejected(breaker) == 0.0
+        assert await rejected(breaker) == pytest.approx(0.5)  # until the lease ends
         await asyncio.sleep(0.5)  # the probe's lease (one break duration) ran out
         assert await breaker.call(ok) == "ok"
         assert breaker.statistics().half_open_successes == 1
@@ -952,3 +953,100 @@ class TestIsolateFromOpen:
         breaker.isolate()
         reasons = [e.reason for e in events if isinstance(e, CircuitStateChanged)]
         assert reasons == ["failure_threshold", "isolated"]
+
+
+class TestRetryAfterWhileProbing:
+    """HALF_OPEN with every permit taken reports when a permit frees, never 0."""
+
+    async def test_the_rejection_waits_for_the_first_lease_to_end(self) -> None:
+        breaker = CircuitBreaker(failure_threshold=1, timeout=10.0, half_open_max_calls=2)
+        await fail_times(breaker, 1)
+        await asyncio.sleep(10)
+        first = await start(breaker, Gate())
+        await asyncio.sleep(3)
+        second = await start(breaker, Gate())
+        assert await rejected(breaker) == pytest.approx(7.0)  # the first probe's lease
+        assert breaker.statistics().retry_after == pytest.approx(7.0)
+        first.cancel()
+        second.cancel()
+        await asyncio.gather(first, second, return_exceptions=True)
+
+    async def test_a_retry_honouring_the_hint_waits_for_the_probe_instead_of_spinning(
+        self,
+    ) -> None:
+        from stoic.backoff import constant
+        from stoic.retry import Retry, retry_after_hint
+
+        breaker = CircuitBreaker(failure_threshold=1, timeout=5.0)
+        await fail_times(breaker, 1)
+        await asyncio.sleep(5)
+        probe_done = asyncio.Event()
+
+        async def slow_probe() -> str:
+            await asyncio.sleep(2.0)
+            probe_done.set()
+            return "ok"
+
+        probe = asyncio.create_task(breaker.call(slow_probe))
+        await asyncio.sleep(0)
+        calls = 0
+
+        async def client() -> str:
+            nonlocal calls
+            calls += 1
+            return await breaker.call(ok)
+
+        policy = Retry(
+            attempts=3, on=CircuitBreakerOpen, delay_hint=retry_after_hint, backoff=constant(0)
+        )
+        begin = _clock.now()
+        assert await policy.call(client) == "ok"
+        assert calls == 2  # rejected once, then admitted once the lease ended
+        assert _clock.now() - begin == pytest.approx(5.0)
+        assert probe_done.is_set()
+        await probe
+
+
+class TestBreakEndsAtAnyClockOrigin:
+    """Waiting exactly ``retry_after`` always finds the break over, whatever the origin."""
+
+    @pytest.mark.parametrize("origin", [0.0, 1000.3, 86_400.7, 1_000_003.7231, 9_876_543.21])
+    def test_waiting_retry_after_admits_the_probe(self, origin: float) -> None:
+        async def scenario() -> str:
+            breaker = CircuitBreaker(failure_threshold=1, timeout=0.3)
+            await fail_times(breaker, 1)
+            for _ in range(4):  # 0.07 s apart: the last at 0.28 s, 0.02 s before the end
+                await asyncio.sleep(0.07)
+                retry_after = await rejected(breaker)
+            assert retry_after is not None
+            await asyncio.sleep(retry_after)
+            return await breaker.call(ok)
+
+        assert VirtualClock(origin).run(scenario()) == "ok"
+
+
+class TestSharedByTwoEventLoops:
+    """A breaker has nothing to wake: loops in two threads share its state without stalls."""
+
+    def test_a_breaker_opened_on_one_loop_rejects_on_another_and_recovers(self) -> None:
+        import threading
+
+        breaker = CircuitBreaker(failure_threshold=2, timeout=0.05)
+        seen: list[str] = []
+
+        async def trip() -> None:
+            await fail_times(breaker, 2)
+
+        async def observe() -> None:
+            with pytest.raises(CircuitBreakerOpen):
+                await breaker.call(ok)
+            seen.append("rejected")
+            await asyncio.sleep(0.06)  # real time: the break ends
+            seen.append(await breaker.call(ok))
+
+        thread = threading.Thread(target=asyncio.run, args=(trip(),))
+        thread.start()
+        thread.join(5)
+        asyncio.run(observe())
+        assert seen == ["rejected", "ok"]
+        assert breaker.statistics().half_open_successes == 1

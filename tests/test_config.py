@@ -156,6 +156,14 @@ class TestRoundTrip:
         pipeline = Pipeline(Retry(), Retry(), validate=False)
         assert len(pipeline_from_config(pipeline_to_config(pipeline))) == 2
 
+    def test_a_fallback_of_none_round_trips(self) -> None:
+        config = pipeline_to_config(Pipeline(Fallback(None, on=KeyError)))
+        assert config["strategies"] == [{"type": "fallback", "value": None, "on": ["KeyError"]}]
+        again = pipeline_from_config(config)
+        assert pipeline_to_config(again) == config
+        assert isinstance(again.strategies[0], Fallback)
+        assert again.strategies[0].value is None
+
     def test_hooks_cannot_be_written(self) -> None:
         with pytest.raises(ValueError, match="retry on_result is a function"):
             pipeline_to_config(Pipeline(Retry(on_result=lambda r: r is None)))
@@ -177,7 +185,7 @@ class TestErrors:
                 {"type": "retry", "backoff": {"type": "exponential", "jitter": "wild"}},
                 r"\.backoff: jitter must be one of",
             ),
-            ({"type": "timeout", "seconds": -1}, r"\(timeout\): seconds must be >= 0"),
+            ({"type": "timeout", "seconds": -1}, r"\(timeout\): seconds must be a number >= 0"),
             ({"type": "bulkhead", "max_concurrent": 0}, r"max_concurrent must be"),
             ({"type": "rate_limiter", "rate": 0}, r"\(rate_limiter\): rate must be a finite"),
             ({"type": "rate_limiter", "rate": 1, "max_wait": "forever"}, r"max_wait must be"),
@@ -252,6 +260,19 @@ class TestToml:
         registry = Registry()
         pipelines = load_pipelines(path, registry=registry)
         assert registry.get("search") is pipelines["search"]
+
+    def test_loading_into_a_registry_is_all_or_nothing(self, tmp_path: Path) -> None:
+        path = tmp_path / "stoic.toml"
+        path.write_text(TOML)
+        registry = Registry()
+        taken = registry.register("search", object())
+        with pytest.raises(ValueError, match="'search' already registered; nothing was registered"):
+            load_pipelines(path, registry=registry)
+        assert registry.names() == ["search"]  # not "payments" either
+        registry.remove("search")
+        load_pipelines(path, registry=registry)  # the corrected retry loads every pipeline
+        assert registry.names() == ["payments", "search"]
+        assert registry.get("search") is not taken
 
     def test_errors_name_the_table(self, tmp_path: Path) -> None:
         path = tmp_path / "stoic.toml"

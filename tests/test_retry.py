@@ -1270,3 +1270,183 @@ class TestImmutable:
             assert duplicate._fast_delay == 0.5
             with pytest.raises(AttributeError, match="read-only"):
                 duplicate.attempts = 3
+
+
+ORIGINS = [0.0, 1.0, 1000.3, 86_400.7, 1_000_003.7231]
+
+
+class TestDeadlineAtAnyClockOrigin:
+    """A wait that ends at the deadline, to within the clock's resolution, is never started."""
+
+    @pytest.mark.parametrize("origin", ORIGINS)
+    def test_a_wait_ending_at_the_enclosing_timeout_gives_up_with_the_real_error(
+        self, origin: float
+    ) -> None:
+        from stoic.exceptions import TimeoutExceeded
+        from stoic.testing import VirtualClock, run
+
+        async def scenario() -> BaseException:
+            policy = Retry(attempts=100, backoff=constant(0.1))
+            try:
+                async with timeout(1.0):
+                    await policy.call(fails_forever())
+            except BaseException as exc:
+                return exc
+            raise AssertionError("no error")  # pragma: no cover
+
+        error = run(scenario(), clock=VirtualClock(origin))
+        assert type(error) is ConnectionError, error
+        assert not isinstance(error, TimeoutExceeded)
+        assert "the deadline allows no further attempt" in error.__notes__[0]
+
+    @pytest.mark.parametrize("origin", ORIGINS)
+    def test_a_deadline_allows_the_same_attempts_whatever_the_origin(self, origin: float) -> None:
+        from stoic.testing import VirtualClock, run
+
+        async def scenario() -> int:
+            flaky = fails_forever()
+            with pytest.raises(ConnectionError):
+                await Retry(attempts=100, backoff=constant(0.1), deadline=1.0).call(flaky)
+            return len(flaky.times)
+
+        # Attempts at 0.0, 0.1, ..., 0.9: the 11th would start at the deadline itself.
+        assert run(scenario(), clock=VirtualClock(origin)) == 10
+
+
+class TestZeroHint:
+    """A hint of zero never turns into a loop that burns every attempt in no time."""
+
+    async def test_a_hint_of_zero_waits_the_backoff_instead(self) -> None:
+        flaky = Flaky(ConnectionError(), ConnectionError())
+        policy = Retry(attempts=3, backoff=constant(0.5), delay_hint=lambda _: 0)
+        assert await policy.call(flaky) == "ok"
+        assert flaky.times == [0.0, 0.5, 1.0]
+
+
+class TestAttemptNumberStaysInItsLoop:
+    """Leaving an attempt loop by any path leaves ``call_context().attempt`` as it was."""
+
+    async def test_break_out_of_the_loop(self) -> None:
+        from stoic._context import call_context
+
+        async for attempt in Retry(attempts=5, backoff=constant(0)):
+            if attempt.number == 3:
+                break  # between attempts: the loop never learns it ended
+            with attempt:
+                raise ConnectionError
+        assert call_context().attempt == 1
+
+    async def test_a_timeout_during_the_wait(self) -> None:
+        from stoic._context import call_context
+
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1.5):
+                async for attempt in Retry(attempts=5, backoff=constant(1.0)):
+                    with attempt:
+                        raise ConnectionError
+        assert call_context().attempt == 1
+
+    async def test_cancellation_during_the_wait(self) -> None:
+        from stoic._context import call_context
+
+        async def loop() -> None:
+            async for attempt in Retry(attempts=5, backoff=constant(1.0)):
+                with attempt:
+                    raise ConnectionError
+
+        seen: list[int] = []
+
+        async def observed() -> None:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                seen.append(call_context().attempt)
+                raise
+
+        task = asyncio.create_task(observed())
+        await asyncio.sleep(2.5)  # inside the third attempt's wait
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert seen == [1]
+
+    async def test_the_next_retry_starts_at_attempt_one(self) -> None:
+        from stoic._context import call_context
+
+        async for attempt in Retry(attempts=5, backoff=constant(0)):
+            if attempt.number == 3:
+                break
+            with attempt:
+                raise ConnectionError
+        numbers: list[int] = []
+
+        async def record() -> str:
+            numbers.append(call_context().attempt)
+            if len(numbers) < 2:
+                raise ConnectionError
+            return "ok"
+
+        assert await Retry(attempts=3, backoff=constant(0)).call(record) == "ok"
+        assert numbers == [1, 2]
+
+    async def test_inside_the_block_the_attempt_number_is_visible(self) -> None:
+        from stoic._context import call_context
+
+        seen: list[int] = []
+        async for attempt in Retry(attempts=3, backoff=constant(0)):
+            with attempt:
+                seen.append(call_context().attempt)
+                if attempt.number < 3:
+                    raise ConnectionError
+        assert seen == [1, 2, 3]
+
+
+class TestNotesOnASharedException:
+    """One exception object raised by many calls carries one note of each kind, never more."""
+
+    @pytest.mark.parametrize("path", ["fast", "general"])
+    async def test_ten_thousand_give_ups_leave_one_note(self, path: str) -> None:
+        from unittest.mock import AsyncMock
+
+        error = ConnectionError("shared")
+        failing = AsyncMock(side_effect=error)
+        options: dict[str, Any] = {"attempts": 2, "backoff": constant(0)}
+        if path == "general":
+            options["delay_hint"] = lambda _: None
+        policy = Retry(**options)
+        for _ in range(10_000):
+            with pytest.raises(ConnectionError):
+                await policy.call(failing)
+        assert len(error.__notes__) == 1
+        assert error.__notes__[0].startswith("stoic: gave up after 2 attempt(s)")
+
+    async def test_the_not_retried_note_is_not_repeated(self) -> None:
+        error = KeyError("shared")
+        calls = 0
+
+        async def second_fails_badly() -> None:
+            nonlocal calls
+            calls += 1
+            if calls % 2:
+                raise ConnectionError
+            raise error
+
+        for _ in range(100):
+            with pytest.raises(KeyError):
+                await Retry(attempts=3, on=ConnectionError, backoff=constant(0)).call(
+                    second_fails_badly
+                )
+        assert error.__notes__ == ["stoic: not retried: attempt 2 raised it"]
+
+    async def test_the_callers_own_notes_are_kept(self) -> None:
+        error = ConnectionError("shared")
+        error.add_note("from the caller")
+
+        async def fail() -> None:
+            raise error
+
+        for _ in range(3):
+            with pytest.raises(ConnectionError):
+                await Retry(attempts=2, backoff=constant(0)).call(fail)
+        assert error.__notes__[0] == "from the caller"
+        assert len(error.__notes__) == 2

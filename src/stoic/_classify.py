@@ -119,6 +119,15 @@ def _compile(option: ExceptionFilter, parameter: str) -> Matcher:
         types = option
     elif callable(option) and not isinstance(option, type):
         return _predicate_matcher(option)
+    elif isinstance(option, list | set | frozenset):
+        names = ", ".join(getattr(item, "__name__", repr(item)) for item in option)
+        raise TypeError(
+            f"{parameter} must be an exception type, a tuple of them, or a predicate, got the "
+            f"{type(option).__name__} {option!r}: pass a tuple, {parameter}=({names},)"
+            if len(option) == 1
+            else f"{parameter} must be an exception type, a tuple of them, or a predicate, got "
+            f"the {type(option).__name__} {option!r}: pass a tuple, {parameter}=({names})"
+        )
     else:
         raise TypeError(
             f"{parameter} must be an exception type, a tuple of them, or a predicate, "

@@ -98,7 +98,17 @@ def unobserve_pipeline() -> None:
 
 def validate_listeners(listeners: Iterable[Listener]) -> tuple[Listener, ...]:
     """Check a ``listeners=`` option at construction time and freeze it as a tuple."""
-    result = tuple(listeners)
+    if callable(listeners):
+        raise TypeError(
+            f"listeners must be an iterable of callables taking one event, got the callable "
+            f"{listeners!r}: pass a list, listeners=[{getattr(listeners, '__name__', 'fn')}]"
+        )
+    try:
+        result = tuple(listeners)
+    except TypeError:
+        raise TypeError(
+            f"listeners must be an iterable of callables taking one event, got {listeners!r}"
+        ) from None
     for listener in result:
         if not callable(listener):
             raise TypeError(f"listeners must be callables taking one event, got {listener!r}")

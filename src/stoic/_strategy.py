@@ -11,6 +11,8 @@ import functools
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
+from stoic import _validate
+
 __all__ = ["P", "Strategy", "T"]
 
 P = ParamSpec("P")
@@ -28,7 +30,11 @@ class Strategy:
         raise NotImplementedError
 
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
-        """Decorate an async function (or method) so every call runs through this strategy."""
+        """Decorate an async function (or method) so every call runs through this strategy.
+
+        A sync function, a class or an async generator function raises ``TypeError`` here.
+        """
+        _validate.async_function(fn)
         call = self.call
 
         @functools.wraps(fn)

@@ -77,13 +77,11 @@ def seconds(
 ) -> float:
     """Seconds: a finite number >= ``minimum`` (> it when ``positive``); ``math.inf`` too when
     ``infinite``. ``optional`` only changes the message: the caller handles ``None``."""
-    if infinite and value == math.inf and not isinstance(value, bool):
-        return math.inf
     if infinite:
         real = _real(value)
-        if real is None or math.isnan(real) or real < minimum or (positive and real == minimum):
+        if real is None or real < minimum or (positive and real == minimum):
             sign = ">" if positive else ">="
-            allowed = f"a number of seconds {sign} {minimum:g} (math.inf for no limit)"
+            allowed = f"a number {sign} {minimum:g} (seconds; math.inf for no limit)"
             if optional:
                 allowed = f"None or {allowed}"
             raise ValueError(f"{parameter} must be {allowed}, got {value!r}")
@@ -112,7 +110,7 @@ def fraction(value: object, parameter: str) -> float:
     """A number in ``(0, 1]``."""
     real = _real(value)
     if real is None or not 0 < real <= 1:
-        raise ValueError(f"{parameter} must be a number in (0, 1], got {value!r}")
+        raise ValueError(f"{parameter} must be in (0, 1], got {value!r}")
     return real
 
 

@@ -17,6 +17,8 @@ tasks, sockets and memory::
 Waiters are served first come, first served: a released slot goes straight to the oldest
 waiter, and new arrivals never overtake the queue. A cancelled call, waiting or running, gives
 its place back. The uncontended path is two integer operations, no lock and no future.
+A bulkhead may be shared by tasks of several event loops (threads): a slot freed on one loop
+wakes a waiter of another through that loop's thread-safe ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from types import CodeType, FunctionType
 from typing import Any, ClassVar, Literal, NoReturn
 
+from stoic import _clock, _validate
+from stoic._classify import check_awaited
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
 from stoic._strategy import P, Strategy, T
 from stoic.exceptions import BulkheadFull
@@ -109,26 +112,12 @@ class Bulkhead(Strategy):
         name: str | None = None,
         listeners: Iterable[Listener] = (),
     ) -> None:
-        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int):
-            raise ValueError(f"max_concurrent must be an int >= 1, got {max_concurrent!r}")
-        if max_concurrent < 1:
-            raise ValueError(f"max_concurrent must be >= 1, got {max_concurrent!r}")
-        if isinstance(max_waiting, bool) or not isinstance(max_waiting, int):
-            raise ValueError(f"max_waiting must be an int >= 0, got {max_waiting!r}")
-        if max_waiting < 0:
-            raise ValueError(f"max_waiting must be >= 0, got {max_waiting!r}")
+        self._max_concurrent = _validate.count(max_concurrent, "max_concurrent")
+        self._max_waiting = _validate.count(max_waiting, "max_waiting", minimum=0)
         if timeout is not None:
-            if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-                raise ValueError(f"timeout must be None or seconds >= 0, got {timeout!r}")
-            if not (timeout >= 0 and math.isfinite(timeout)):
-                raise ValueError(
-                    f"timeout must be None or a finite number of seconds >= 0, got {timeout!r}"
-                )
-            timeout = float(timeout)
-        self._max_concurrent = max_concurrent
-        self._max_waiting = max_waiting
+            timeout = _validate.seconds(timeout, "timeout", optional=True)
         self._timeout = timeout
-        self._name = name
+        self._name = _validate.name(name)
         self._listeners = validate_listeners(listeners)
         self._running = 0
         # Futures of queued calls, oldest first. A future resolves to True when a slot is
@@ -187,6 +176,9 @@ class Bulkhead(Strategy):
             await self._wait_for_slot()
         try:
             return await fn(*args, **kwargs)
+        except TypeError as exc:
+            check_awaited(fn, args, exc)
+            raise
         finally:
             if self._waiters:
                 self._release()
@@ -195,6 +187,7 @@ class Bulkhead(Strategy):
 
     def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """Decorate an async function: every call takes a slot (as ``call``)."""
+        _validate.async_function(fn)
         wait_for_slot, release, limit = self._wait_for_slot, self._release, self._max_concurrent
 
         # The body of ``call``, inlined: one coroutine per call instead of two.
@@ -207,6 +200,9 @@ class Bulkhead(Strategy):
                 await wait_for_slot()
             try:
                 return await fn(*args, **kwargs)
+            except TypeError as exc:
+                check_awaited(fn, args, exc)
+                raise
             finally:
                 if self._waiters:
                     release()
@@ -232,9 +228,21 @@ class Bulkhead(Strategy):
             waiter = waiters.popleft()
             if not waiter.done():
                 # The slot passes on without ever being free, so nobody can barge in.
-                waiter.set_result(True)
+                loop = waiter.get_loop()
+                if loop is _running_loop():
+                    waiter.set_result(True)
+                else:
+                    # A waiter of another event loop (thread): wake that loop, thread-safely.
+                    loop.call_soon_threadsafe(self._hand_over, waiter)
                 return
         self._running -= 1
+
+    def _hand_over(self, waiter: asyncio.Future[bool]) -> None:
+        """A slot released on another loop reaches ``waiter``'s; pass it on if it left."""
+        if waiter.done():  # cancelled or timed out while the slot was on its way
+            self._release()
+        else:
+            waiter.set_result(True)
 
     def _live_waiters(self) -> int:
         # Cancelled futures linger only until their task runs again; don't count them.
@@ -251,7 +259,7 @@ class Bulkhead(Strategy):
         timeout = self._timeout
         if timeout == 0:
             self._reject("full")
-        loop = asyncio.get_running_loop()
+        loop = _clock.running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
         waiters.append(waiter)
         timer = None if timeout is None else loop.call_later(timeout, self._expire, waiter)
@@ -302,6 +310,13 @@ class Bulkhead(Strategy):
                 f"{waiting}/{self._max_waiting} waiting"
             )
         raise BulkheadFull(message)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # released outside any loop (a finalizer, say)
+        return None
 
 
 def _decorated_by(fn: object) -> tuple[Bulkhead, Callable[..., Awaitable[Any]]] | None:

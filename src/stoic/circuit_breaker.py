@@ -35,10 +35,10 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, TypedDict, TypeGuard
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, TypedDict
 
-from stoic import _clock
-from stoic._classify import ExceptionFilter, compile_matcher, never_handled
+from stoic import _clock, _validate
+from stoic._classify import ExceptionFilter, check_awaited, compile_matcher, never_handled
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
 from stoic._strategy import P, Strategy, T
 from stoic._windows import CountWindow, TimeWindow
@@ -72,27 +72,8 @@ _OPEN = CircuitState.OPEN
 _HALF_OPEN = CircuitState.HALF_OPEN
 
 
-def _check(ok: bool, parameter: str, allowed: str, value: object) -> None:
-    if not ok:
-        raise ValueError(f"{parameter} must be {allowed}, got {value!r}")
-
-
-def _number(value: object) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _check_int(value: object, parameter: str) -> None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
-    _check(ok, parameter, "an int >= 1", value)
-
-
-def _check_seconds(value: object, parameter: str) -> None:
-    ok = _number(value) and 0 < value < math.inf
-    _check(ok, parameter, "a finite number of seconds > 0", value)
-
-
-def _check_rate(value: object, parameter: str) -> None:
-    _check(_number(value) and 0 < value <= 1, parameter, "in (0, 1]", value)
+# A time-window bucket narrower than this would count calls in buckets no clock can tell apart.
+_MIN_BUCKET = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +146,8 @@ class CircuitBreakerConfig:
 
     def __post_init__(self) -> None:
         for parameter in ("failure_threshold", "success_threshold", "half_open_max_calls"):
-            _check_int(getattr(self, parameter), parameter)
-        _check_seconds(self.timeout, "timeout")
+            _validate.count(getattr(self, parameter), parameter)
+        self._set("timeout", _validate.seconds(self.timeout, "timeout", positive=True))
         if self.trip not in ("consecutive", "rate"):
             raise ValueError(f"trip must be 'consecutive' or 'rate', got {self.trip!r}")
         windows = (self.window_size is not None) + (self.window_duration is not None)
@@ -179,25 +160,38 @@ class CircuitBreakerConfig:
         if self.trip == "consecutive" and windows:
             raise ValueError("window_size and window_duration apply only to trip='rate'")
         if self.window_size is not None:
-            _check_int(self.window_size, "window_size")
+            _validate.count(self.window_size, "window_size")
+        _validate.count(self.window_buckets, "window_buckets")
         if self.window_duration is not None:
-            _check_seconds(self.window_duration, "window_duration")
-        _check_int(self.window_buckets, "window_buckets")
-        _check_int(self.minimum_calls, "minimum_calls")
+            duration = _validate.seconds(
+                self.window_duration,
+                "window_duration",
+                positive=True,
+                optional=True,
+                minimum=_MIN_BUCKET * self.window_buckets,
+            )
+            self._set("window_duration", duration)
+        _validate.count(self.minimum_calls, "minimum_calls")
         if self.window_size is not None and self.minimum_calls > self.window_size:
             raise ValueError(
                 f"minimum_calls must be <= window_size ({self.window_size}), "
                 f"got {self.minimum_calls!r}"
             )
-        _check_rate(self.failure_rate, "failure_rate")
+        _validate.fraction(self.failure_rate, "failure_rate")
         if self.slow_call_duration is not None:
-            _check_seconds(self.slow_call_duration, "slow_call_duration")
-        _check_rate(self.slow_call_rate, "slow_call_rate")
-        multiplier = self.break_duration_multiplier
-        ok = _number(multiplier) and 1 <= multiplier < math.inf
-        _check(ok, "break_duration_multiplier", "a finite number >= 1", multiplier)
+            slow = _validate.seconds(
+                self.slow_call_duration, "slow_call_duration", positive=True, optional=True
+            )
+            self._set("slow_call_duration", slow)
+        _validate.fraction(self.slow_call_rate, "slow_call_rate")
+        multiplier = _validate.number(
+            self.break_duration_multiplier, "break_duration_multiplier", minimum=1.0
+        )
         if self.max_break_duration is not None:
-            _check_seconds(self.max_break_duration, "max_break_duration")
+            longest = _validate.seconds(
+                self.max_break_duration, "max_break_duration", positive=True, optional=True
+            )
+            self._set("max_break_duration", longest)
             if self.max_break_duration < self.timeout:
                 raise ValueError(
                     f"max_break_duration must be >= timeout ({self.timeout}), "
@@ -215,9 +209,12 @@ class CircuitBreakerConfig:
             raise TypeError(
                 f"failure_result must be a predicate on the result, got {self.failure_result!r}"
             )
-        if self.name is not None and not isinstance(self.name, str):
-            raise TypeError(f"name must be a str or None, got {self.name!r}")
-        object.__setattr__(self, "listeners", validate_listeners(self.listeners))
+        _validate.name(self.name)
+        self._set("listeners", validate_listeners(self.listeners))
+
+    def _set(self, field: str, value: object) -> None:
+        """Store a field's canonical form (seconds as floats): the one write after init."""
+        object.__setattr__(self, field, value)
 
 
 class _Options(TypedDict, total=False):
@@ -265,8 +262,9 @@ class CircuitStateChanged(Event):
 class CallRejectedByBreaker(Event):
     """The breaker refused a call; the wrapped function was not called.
 
-    ``retry_after`` is as on ``CircuitBreakerOpen``: seconds until a probe may run, 0.0 when
-    HALF_OPEN has every probe permit taken, ``None`` when isolated.
+    ``retry_after`` is as on ``CircuitBreakerOpen``: seconds until a probe may run (in
+    HALF_OPEN with every permit taken, until the first running probe's lease ends), ``None``
+    when isolated.
     """
 
     severity: ClassVar[Severity] = Severity.DEBUG
@@ -285,7 +283,8 @@ class CircuitBreakerStatistics:
     ``consecutive_failures`` (slow calls included), ``half_open_successes``,
     ``probes_in_flight`` and the ``window_*`` counts (``trip="rate"`` only) are the
     current values. ``break_duration`` is the current break in seconds; ``retry_after`` the
-    seconds until a probe may run (0.0 unless OPEN, ``None`` when isolated).
+    seconds until a probe may run (0.0 when one may run now; in HALF_OPEN with every permit
+    taken, until the first running probe's lease ends; ``None`` when isolated).
     """
 
     state: CircuitState
@@ -434,7 +433,10 @@ class CircuitBreaker(Strategy):
             retry_after = max(0.0, self._open_until - _clock.now())
         elif probes:
             now = _clock.now()
-            probes = sum(deadline > now for deadline in self._leases.values())
+            running = [end for end in self._leases.values() if not _clock.reached(now, end)]
+            probes = len(running)
+            if probes >= self._config.half_open_max_calls:
+                retry_after = min(running) - now
         window = self._window
         if window is not None and self._state is _CLOSED:
             window.evict(_clock.now())
@@ -468,7 +470,7 @@ class CircuitBreaker(Strategy):
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            self._settle_exception(token, exc, started)
+            self._settle_exception(token, exc, started, fn, args)
             raise
         if self._plain and token == self._epoch:
             self._successful_calls += 1
@@ -483,6 +485,7 @@ class CircuitBreaker(Strategy):
         Right on a function ``Bulkhead``'s decorator made (``@breaker`` over ``@bulkhead``),
         the two become one layer, as in a pipeline: same behaviour, one coroutine fewer.
         """
+        _validate.async_function(fn)
         # No bulkhead decorated anything unless its module is loaded: no import for this.
         bulkheads = sys.modules.get("stoic.bulkhead")
         layer = (
@@ -507,7 +510,7 @@ class CircuitBreaker(Strategy):
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                settle_exception(token, exc, started)
+                settle_exception(token, exc, started, fn, args)
                 raise
             if plain and token == self._epoch:
                 self._successful_calls += 1
@@ -551,7 +554,7 @@ class CircuitBreaker(Strategy):
                     else:
                         bulkhead._running -= 1
             except BaseException as exc:
-                settle_exception(token, exc, started)
+                settle_exception(token, exc, started, fn, args)
                 raise
             if plain and token == self._epoch:
                 self._successful_calls += 1
@@ -624,7 +627,7 @@ class CircuitBreaker(Strategy):
         if self._state is _OPEN:
             if self._isolated:
                 self._reject(None)
-            if now < self._open_until:
+            if not _clock.reached(now, self._open_until):
                 self._reject(self._open_until - now)
             self._enter(_HALF_OPEN)
             event = CircuitStateChanged(self.name, _OPEN, _HALF_OPEN, "break_elapsed")
@@ -633,10 +636,12 @@ class CircuitBreaker(Strategy):
             leases = self._leases = {}
         if len(leases) >= self._config.half_open_max_calls:
             # A probe that outlived its lease gives up its permit to a new one.
-            for ticket in [ticket for ticket, deadline in leases.items() if deadline <= now]:
+            for ticket in [t for t, deadline in leases.items() if _clock.reached(now, deadline)]:
                 del leases[ticket]
             if len(leases) >= self._config.half_open_max_calls:
-                self._reject(0.0)
+                # Not 0.0: a retry waiting that long would spin through its attempts while
+                # the probes run. A permit is free at the latest when the first lease ends.
+                self._reject(min(leases.values()) - now)
         self._seq += 1
         leases[self._seq] = now + self._break_duration
         ticket = self._seq
@@ -658,7 +663,20 @@ class CircuitBreaker(Strategy):
             message = f"circuit breaker{label} is half-open and its {limit} probe(s) are running"
         raise CircuitBreakerOpen(message, retry_after=retry_after)
 
-    def _settle_exception(self, token: int, exc: BaseException, started: float) -> None:
+    def _settle_exception(
+        self,
+        token: int,
+        exc: BaseException,
+        started: float,
+        fn: Any = None,
+        args: tuple[Any, ...] = (),
+    ) -> None:
+        if type(exc) is TypeError and fn is not None:
+            try:
+                check_awaited(fn, args, exc)  # raises when stoic caused it: not the callee's
+            except BaseException:
+                self._settle(token, _UNCOUNTED, started)
+                raise
         if never_handled(exc):
             outcome = _UNCOUNTED
         else:
@@ -711,7 +729,7 @@ class CircuitBreaker(Strategy):
         else:
             deadline = self._leases.pop(token, None)
             # Outcomes of calls from an earlier epoch or of expired leases count nowhere.
-            if deadline is not None and now < deadline and outcome != _IGNORED:
+            if deadline is not None and not _clock.reached(now, deadline) and outcome != _IGNORED:
                 if outcome == _FAILURE or slow:
                     event = self._open(now, "probe_failed")
                 else:

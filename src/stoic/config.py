@@ -210,8 +210,9 @@ def load_pipelines(
 ) -> dict[str, Pipeline]:
     """Read ``[pipelines.NAME]`` tables from a TOML file; return them by name.
 
-    With ``registry``, each pipeline is also registered under its name (``ValueError`` if the
-    name is taken). A missing file raises ``FileNotFoundError``; bad TOML ``ValueError``.
+    With ``registry``, each pipeline is also registered under its name; if any name is taken,
+    ``ValueError`` and none is registered. A missing file raises ``FileNotFoundError``; bad
+    TOML ``ValueError``.
     """
     import tomllib  # here, not at the top: it costs `import stoic` a few milliseconds
 
@@ -226,8 +227,7 @@ def load_pipelines(
         for name, table in tables.items()
     }
     if registry is not None:
-        for name, pipeline in pipelines.items():
-            registry.register(name, pipeline)
+        registry.register_all(pipelines)  # all or nothing: a corrected file loads again
     return pipelines
 
 
@@ -326,10 +326,11 @@ def strategy_to_config(strategy: Strategy) -> dict[str, Any]:
             raise ValueError("fallback handler is a function, which config cannot express")
         if strategy.on_result is not None:
             raise ValueError("fallback on_result is a function, which config cannot express")
-        entry = {"type": "fallback", "value": strategy.value, "name": strategy.name}
+        entry = _without_none({"type": "fallback", "name": strategy.name})
+        entry["value"] = strategy.value  # ``None`` is a value too
         if strategy.on is not None:
             entry["on"] = _exception_names(strategy.on, "fallback on")
-        return _without_none(entry)
+        return entry
     raise ValueError(f"{strategy!r} has no config form")
 
 

@@ -57,9 +57,9 @@ class RejectedCall(StoicError):
 class CircuitBreakerOpen(RejectedCall):
     """The circuit breaker rejected the call.
 
-    ``retry_after`` is the number of seconds until the breaker will admit a probe (0.0 when a
-    probe could run now but every probe permit is taken), or ``None`` when it is held open
-    by hand (``isolate()``).
+    ``retry_after`` is the number of seconds until the breaker will admit a probe (when every
+    probe permit is taken, until the first running probe's lease ends), or ``None`` when it is
+    held open by hand (``isolate()``).
     """
 
     def __init__(

@@ -30,7 +30,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, cast
 
-from stoic._classify import ExceptionFilter, Matcher, compile_matcher
+from stoic import _validate
+from stoic._classify import ExceptionFilter, Matcher, check_awaited, compile_matcher, note
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
 from stoic._strategy import P, Strategy, T
 
@@ -58,12 +59,18 @@ async def with_fallback(
     try:
         return await primary()
     except BaseException as exc:
+        if type(exc) is TypeError:
+            check_awaited(primary, (), exc)
         if not matches(exc):
             raise
         try:
             return await fallback()
         except Exception as fallback_exc:
-            fallback_exc.add_note(f"raised by the fallback after the primary failed with {exc!r}")
+            note(
+                fallback_exc,
+                "raised by the fallback after",
+                f"raised by the fallback after the primary failed with {exc!r}",
+            )
             raise
 
 
@@ -89,10 +96,16 @@ async def _chain(funcs: tuple[Callable[[], Awaitable[T]], ...], index: int, matc
     try:
         return await funcs[index]()
     except BaseException as exc:
+        if type(exc) is TypeError:
+            check_awaited(funcs[index], (), exc)
         if not matches(exc):
             raise
         if index + 1 == len(funcs):
-            exc.add_note(f"every function in the fallback chain failed ({len(funcs)} tried)")
+            note(
+                exc,
+                "every function in the fallback chain",
+                f"every function in the fallback chain failed ({len(funcs)} tried)",
+            )
             raise
         return await _chain(funcs, index + 1, matches)
 
@@ -174,7 +187,7 @@ class Fallback(Strategy):
         self._on = on
         self._matches = None if on is None else compile_matcher(on, parameter="on")
         self._on_result = on_result
-        self._name = name
+        self._name = _validate.name(name)
         self._listeners = validate_listeners(listeners)
 
     def __repr__(self) -> str:
@@ -215,6 +228,8 @@ class Fallback(Strategy):
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
+            if type(exc) is TypeError:
+                check_awaited(fn, args, exc)
             matches = self._matches
             if matches is None or not matches(exc):
                 raise
@@ -240,6 +255,10 @@ class Fallback(Strategy):
                 if exception is not None
                 else f"returned a rejected result {result!r}"
             )
-            handler_exc.add_note(f"raised by the fallback handler after the call {why}")
+            note(
+                handler_exc,
+                "raised by the fallback handler",
+                f"raised by the fallback handler after the call {why}",
+            )
             raise
         return answer

@@ -119,6 +119,11 @@ class Pipeline(Strategy):
         validate: bool = True,
     ) -> None:
         for position, strategy in enumerate(strategies, 1):
+            if isinstance(strategy, type):
+                raise TypeError(
+                    f"strategy {position} must be a strategy object, got the class "
+                    f"{strategy.__name__}: pass an instance, such as {strategy.__name__}(...)"
+                )
             if not callable(getattr(strategy, "call", None)):
                 raise TypeError(
                     f"strategy {position} must have an async call(fn, *args, **kwargs), "

@@ -72,6 +72,20 @@ class Registry:
             self._items[name] = item
         return item
 
+    def register_all(self, items: dict[str, Any]) -> None:
+        """Register every item by its name, or none: ``ValueError`` if any name is taken."""
+        for name in items:
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"name must be a non-empty str, got {name!r}")
+        with self._lock:
+            taken = sorted(name for name in items if name in self._items)
+            if taken:
+                raise ValueError(
+                    f"{', '.join(repr(name) for name in taken)} already registered; nothing "
+                    "was registered"
+                )
+            self._items.update(items)
+
     def get(self, name: str) -> Any:
         """The object registered as ``name``; ``KeyError`` naming it when there is none."""
         try:

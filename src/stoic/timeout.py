@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import ClassVar
 
-from stoic import _clock
+from stoic import _clock, _validate
+from stoic._classify import check_awaited
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
 from stoic._strategy import P, Strategy, T
 from stoic.exceptions import TimeoutExceeded
@@ -91,10 +92,8 @@ class Timeout(Strategy):
     def __init__(
         self, seconds: float, *, name: str | None = None, listeners: Iterable[Listener] = ()
     ) -> None:
-        if not (isinstance(seconds, int | float) and seconds >= 0):
-            raise ValueError(f"seconds must be >= 0 (math.inf for no limit), got {seconds!r}")
-        self.seconds = float(seconds)
-        self.name = name
+        self.seconds = _validate.seconds(seconds, "seconds", infinite=True)
+        self.name = _validate.name(name)
         self._listeners = validate_listeners(listeners)
 
     def __repr__(self) -> str:
@@ -118,7 +117,11 @@ class Timeout(Strategy):
         scope, holder, token = self._enter()
         try:
             async with scope:
-                return await fn(*args, **kwargs)
+                try:
+                    return await fn(*args, **kwargs)
+                except TypeError as exc:
+                    check_awaited(fn, args, exc)
+                    raise
         except TimeoutError as error:
             if scope.expired():
                 # Chained to the cancellation, whose traceback shows where the work was.
