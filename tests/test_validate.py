@@ -17,13 +17,14 @@ from stoic import (
     Pipeline,
     RateLimiter,
     Retry,
+    async_retry,
     retry_with_backoff,
     timeout,
     with_fallback,
     with_fallback_chain,
 )
 from stoic._classify import NotAwaitable
-from stoic.backoff import constant
+from stoic.backoff import constant, exponential, linear
 from stoic.testing import set_testing
 
 
@@ -198,6 +199,11 @@ class TestNumbers:
             (lambda v: Bulkhead(1, 1, timeout=v), "timeout"),
             (lambda v: RateLimiter(1, max_wait=v), "max_wait"),
             (lambda v: RateLimiter(1, per=v), "per"),
+            (lambda v: constant(v), "delay"),
+            (lambda v: exponential(v), "initial"),
+            (lambda v: exponential(1.0, multiplier=v), "multiplier"),
+            (lambda v: linear(1.0, v), "step"),
+            (lambda v: async_retry(base_delay=v), "base_delay"),
         ],
     )
     @pytest.mark.parametrize("value", [True, False, 10**400, math.nan, "1"])

@@ -16,8 +16,8 @@ counts integer nanoseconds (``now_ns``) instead, which is exact.
 Testing mode (``stoic.testing.set_testing``) is kept here too because it changes how stoic
 waits: with it on, every stoic wait returns at once.
 
-stoic runs on asyncio: ``running_loop`` says so clearly when another event loop (trio) runs
-the code.
+stoic runs on asyncio: ``first_call`` and ``running_loop`` say so clearly when another event
+loop (trio) runs the code.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ __all__ = [
     "exit_virtual_time",
     "now",
     "now_ns",
+    "asyncio_seen",
     "call_at",
+    "first_call",
     "reached",
     "running_loop",
     "sleep",
@@ -105,6 +107,22 @@ def running_loop() -> asyncio.AbstractEventLoop:
             "and other event loops are not supported; run the code under asyncio.run, or "
             "anyio's asyncio backend)"
         ) from None
+
+
+#: Whether a call through a strategy has found asyncio running in this process yet.
+asyncio_seen = False
+
+
+def first_call() -> None:
+    """The first call through a strategy: fail now, clearly, unless asyncio runs it.
+
+    Strategies test ``asyncio_seen`` on every call (one global read) and call this while it
+    is false, so code under trio fails on its first call, not at the first wait of an outage.
+    Later, each place that needs the loop (a wait, a queue) checks again.
+    """
+    global asyncio_seen
+    running_loop()
+    asyncio_seen = True
 
 
 def call_at(

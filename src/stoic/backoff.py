@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
+from stoic import _validate
+
 __all__ = ["Backoff", "Jitter", "constant", "exponential", "linear"]
 
 Jitter: TypeAlias = Literal["none", "full", "equal", "decorrelated"]
@@ -41,9 +43,7 @@ RandomSource: TypeAlias = Callable[[], float]
 
 
 def _check_seconds(name: str, value: float) -> float:
-    if not (isinstance(value, int | float) and 0 <= value < math.inf):
-        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
-    return float(value)
+    return _validate.seconds(value, name)
 
 
 def _check_jitter(jitter: str, allowed: tuple[str, ...]) -> None:
@@ -129,8 +129,8 @@ class Exponential(Backoff):
     def __post_init__(self) -> None:
         for field in ("initial", "max_delay"):
             object.__setattr__(self, field, _check_seconds(field, getattr(self, field)))
-        if not (isinstance(self.multiplier, int | float) and 1 <= self.multiplier < math.inf):
-            raise ValueError(f"multiplier must be a finite number >= 1, got {self.multiplier!r}")
+        multiplier = _validate.number(self.multiplier, "multiplier", minimum=1.0)
+        object.__setattr__(self, "multiplier", multiplier)
         if self.max_delay < self.initial:
             raise ValueError(
                 f"max_delay must be >= initial ({self.initial}), got {self.max_delay!r}"

@@ -169,6 +169,8 @@ class Bulkhead(Strategy):
 
         Returns what ``fn`` returns and raises what it raises.
         """
+        if not _clock.asyncio_seen:
+            _clock.first_call()
         if self._running < self._max_concurrent and not self._waiters:
             self._running += 1
             self._admitted += 1
@@ -193,6 +195,8 @@ class Bulkhead(Strategy):
         # The body of ``call``, inlined: one coroutine per call instead of two.
         @functools.wraps(fn)
         async def bounded(*args: P.args, **kwargs: P.kwargs) -> T:
+            if not _clock.asyncio_seen:
+                _clock.first_call()
             if self._running < limit and not self._waiters:
                 self._running += 1
                 self._admitted += 1
@@ -212,6 +216,8 @@ class Bulkhead(Strategy):
         return bounded
 
     async def __aenter__(self) -> None:
+        if not _clock.asyncio_seen:
+            _clock.first_call()
         if self._running < self._max_concurrent and not self._waiters:
             self._running += 1
             self._admitted += 1

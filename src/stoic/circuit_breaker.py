@@ -465,6 +465,8 @@ class CircuitBreaker(Strategy):
         Returns what ``fn`` returns and raises what it raises; raises ``CircuitBreakerOpen``
         without calling ``fn`` when OPEN, isolated, or HALF_OPEN with every probe permit taken.
         """
+        if not _clock.asyncio_seen:
+            _clock.first_call()
         token = self._epoch if self._state is _CLOSED else self._admit()
         started = _clock.now() if self._slow_call_duration is not None else 0.0
         try:
@@ -505,6 +507,8 @@ class CircuitBreaker(Strategy):
         # The body of ``call``, inlined: one coroutine per call instead of two.
         @functools.wraps(fn)
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+            if not _clock.asyncio_seen:
+                _clock.first_call()
             token = self._epoch if self._state is _CLOSED else self._admit()
             started = _clock.now() if timed else 0.0
             try:
@@ -537,6 +541,8 @@ class CircuitBreaker(Strategy):
 
         @functools.wraps(fn)
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+            if not _clock.asyncio_seen:
+                _clock.first_call()
             token = self._epoch if self._state is _CLOSED else self._admit()
             started = _clock.now() if timed else 0.0
             try:
@@ -566,6 +572,8 @@ class CircuitBreaker(Strategy):
         return guarded
 
     async def __aenter__(self) -> None:
+        if not _clock.asyncio_seen:
+            _clock.first_call()
         token = self._epoch if self._state is _CLOSED else self._admit()
         started = _clock.now() if self._slow_call_duration is not None else 0.0
         # In a context variable, so each task (and each nested block) keeps its own entry.

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, cast
 
-from stoic import _validate
+from stoic import _clock, _validate
 from stoic._classify import ExceptionFilter, Matcher, check_awaited, compile_matcher, note
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
 from stoic._strategy import P, Strategy, T
@@ -225,6 +225,8 @@ class Fallback(Strategy):
         Exceptions that ``on`` does not match propagate untouched; so does an exception raised
         by the handler, with a note.
         """
+        if not _clock.asyncio_seen:
+            _clock.first_call()
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:

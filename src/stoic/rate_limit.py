@@ -248,6 +248,8 @@ class RateLimiter(Strategy):
 
         Returns what ``fn`` returns and raises what it raises.
         """
+        if not _clock.asyncio_seen:
+            _clock.first_call()
         now = _clock.now_ns()
         tat = self._tat
         if tat <= now:
@@ -271,6 +273,8 @@ class RateLimiter(Strategy):
         # The body of ``call``, inlined: one coroutine per call instead of two.
         @functools.wraps(fn)
         async def limited(*args: P.args, **kwargs: P.kwargs) -> T:
+            if not _clock.asyncio_seen:
+                _clock.first_call()
             now = clock.now_ns()
             tat = self._tat
             if tat <= now:
@@ -288,6 +292,8 @@ class RateLimiter(Strategy):
         return limited
 
     async def __aenter__(self) -> None:
+        if not _clock.asyncio_seen:
+            _clock.first_call()
         now = _clock.now_ns()
         tat = self._tat
         if tat <= now:

@@ -280,6 +280,8 @@ class Retry(Strategy):
 
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` under this policy and return its result."""
+        if not _clock.asyncio_seen:
+            _clock.first_call()
         if self._timed or _events.observed:
             return await self._call_timed(fn, args, kwargs)
         # The untimed first attempt: no clock read, no event (see "Timing" above).
@@ -311,6 +313,8 @@ class Retry(Strategy):
         # The body of ``call``, inlined: one coroutine per call instead of two.
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
+            if not _clock.asyncio_seen:
+                _clock.first_call()
             if timed or _events.observed:
                 return await timed_call(fn, args, kwargs)
             try:
@@ -704,6 +708,8 @@ class _Attempts:
         return self
 
     async def __anext__(self) -> Attempt:
+        if not _clock.asyncio_seen:
+            _clock.first_call()
         if self._done:
             raise StopAsyncIteration
         state = self._state
@@ -840,12 +846,9 @@ def _seed_policy(
     jitter: bool,
     retryable: tuple[type[BaseException], ...],
 ) -> Retry:
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
-    for label, value in (("base_delay", base_delay), ("max_delay", max_delay)):
-        if not (isinstance(value, int | float) and 0 <= value < math.inf):
-            raise ValueError(f"{label} must be finite seconds >= 0, got {value!r}")
-    if not (isinstance(exponential_base, int | float) and 1 <= exponential_base < math.inf):
-        raise ValueError(f"exponential_base must be a finite number >= 1, got {exponential_base!r}")
-    backoff = _SeedExponential(float(base_delay), float(max_delay), float(exponential_base), jitter)
+    _validate.count(max_retries, "max_retries", minimum=0)
+    base_delay = _validate.seconds(base_delay, "base_delay")
+    max_delay = _validate.seconds(max_delay, "max_delay")
+    exponential_base = _validate.number(exponential_base, "exponential_base", minimum=1.0)
+    backoff = _SeedExponential(base_delay, max_delay, exponential_base, jitter)
     return Retry(attempts=max_retries + 1, on=retryable, backoff=backoff, max_delay=max_delay)

@@ -114,6 +114,8 @@ class Timeout(Strategy):
 
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)``; raise ``TimeoutExceeded`` if it outlives ``seconds``."""
+        if not _clock.asyncio_seen:
+            _clock.first_call()
         scope, holder, token = self._enter()
         try:
             async with scope:
@@ -132,6 +134,8 @@ class Timeout(Strategy):
             _deadline.reset(token)
 
     async def __aenter__(self) -> Timeout:
+        if not _clock.asyncio_seen:
+            _clock.first_call()
         scope, holder, token = self._enter()
         await scope.__aenter__()
         _scopes.set((*_scopes.get(), (self, scope, holder, token)))

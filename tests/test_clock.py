@@ -1,0 +1,113 @@
+"""The clock: stoic runs on asyncio, and says so at once under another event loop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+trio = pytest.importorskip("trio")
+
+from stoic import Bulkhead, RateLimiter, Retry, _clock  # noqa: E402
+from stoic.backoff import constant  # noqa: E402
+
+ASYNCIO_ONLY = "stoic runs on asyncio"
+
+
+def fresh(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter, where no stoic call has run yet."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60
+    )
+
+
+class TestUnderTrio:
+    """The happy path fails on the first call, not the first wait of an outage."""
+
+    @pytest.mark.parametrize(
+        "strategy",
+        [
+            "stoic.Retry()",
+            "stoic.CircuitBreaker()",
+            "stoic.Bulkhead(2)",
+            "stoic.RateLimiter(10)",
+            "stoic.timeout(5)",
+            "stoic.Fallback(0)",
+        ],
+    )
+    def test_the_first_successful_call_raises_a_clear_error(self, strategy: str) -> None:
+        done = fresh(
+            f"""
+            import trio, stoic
+
+            async def ok():
+                return 1
+
+            async def main():
+                try:
+                    await {strategy}.call(ok)
+                except RuntimeError as exc:
+                    print("refused:", exc)
+                else:
+                    print("ran")
+
+            trio.run(main)
+            """
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"refused: {ASYNCIO_ONLY}"), done.stdout
+
+    def test_a_decorated_function_is_refused_too(self) -> None:
+        done = fresh(
+            """
+            import trio, stoic
+
+            @stoic.retry
+            async def ok():
+                return 1
+
+            async def main():
+                try:
+                    await ok()
+                except RuntimeError as exc:
+                    print("refused:", exc)
+
+            trio.run(main)
+            """
+        )
+        assert done.stdout.startswith(f"refused: {ASYNCIO_ONLY}"), done.stdout + done.stderr
+
+    def test_a_retry_wait_says_so_even_after_asyncio_was_used(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(_clock, "asyncio_seen", True)  # an earlier call ran on asyncio
+
+        async def fail() -> None:
+            raise ConnectionError
+
+        async def main() -> None:
+            with pytest.raises(RuntimeError, match=ASYNCIO_ONLY):
+                await Retry(attempts=2, backoff=constant(1.0)).call(fail)
+
+        trio.run(main)
+
+    def test_waiting_for_a_slot_or_a_turn_says_so(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(_clock, "asyncio_seen", True)
+
+        async def main() -> None:
+            bulkhead = Bulkhead(1, max_waiting=1)
+            limiter = RateLimiter(1, max_wait=None)
+            await limiter.call(ok)
+            with pytest.raises(RuntimeError, match=ASYNCIO_ONLY):
+                await limiter.call(ok)
+            async with bulkhead:
+                with pytest.raises(RuntimeError, match=ASYNCIO_ONLY):
+                    await bulkhead.call(ok)
+
+        trio.run(main)
+
+
+async def ok() -> int:
+    return 1
