@@ -186,6 +186,8 @@ class TestErrors:
                 r"\.backoff: jitter must be one of",
             ),
             ({"type": "timeout", "seconds": -1}, r"\(timeout\): seconds must be a number >= 0"),
+            ({"type": "timeout", "seconds": False}, r"\(timeout\): seconds must be .* got False"),
+            ({"type": "retry", "deadline": True}, r"\(retry\): deadline must be .* got True"),
             ({"type": "bulkhead", "max_concurrent": 0}, r"max_concurrent must be"),
             ({"type": "rate_limiter", "rate": 0}, r"\(rate_limiter\): rate must be a finite"),
             ({"type": "rate_limiter", "rate": 1, "max_wait": "forever"}, r"max_wait must be"),
