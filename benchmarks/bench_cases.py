@@ -448,7 +448,7 @@ RATE = group(
 def _stoic_limiter() -> Any:
     from stoic.rate_limit import RateLimiter
 
-    return RateLimiter(1e12, per=1.0)
+    return RateLimiter(1e9, per=1.0)  # the fastest rate allowed: one turn per nanosecond
 
 
 @case(RATE, "stoic `RateLimiter.call`", "stoic")
