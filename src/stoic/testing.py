@@ -36,28 +36,12 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from stoic import _clock
+from stoic import _clock, _validate
 from stoic._clock import testing_state
 
 __all__ = ["VirtualClock", "is_testing", "run", "set_testing", "virtual_time"]
 
 T = TypeVar("T")
-
-
-def _seconds(value: object, parameter: str, *, minimum: float = -math.inf) -> float:
-    """``value`` as a float if it is a finite ``int`` or ``float`` (never a ``bool``) and at
-    least ``minimum``; else a ``ValueError`` naming ``parameter`` and the allowed range."""
-    if not isinstance(value, bool) and isinstance(value, int | float):
-        try:
-            real = float(value)
-        except OverflowError:
-            real = math.nan
-        if math.isfinite(real) and real >= minimum:
-            return real
-    allowed = "a finite number of seconds"
-    if minimum > -math.inf:
-        allowed += f" >= {minimum:g}"
-    raise ValueError(f"{parameter} must be {allowed}, got {value!r}")
 
 
 class VirtualClock:
@@ -72,8 +56,8 @@ class VirtualClock:
     __slots__ = ("_autojump_threshold", "_now", "jumps")
 
     def __init__(self, start: float = 0.0, *, autojump_threshold: float = 0.0) -> None:
-        self._now = _seconds(start, "start")
-        self._autojump_threshold = _seconds(autojump_threshold, "autojump_threshold", minimum=0)
+        self._now = _validate.number(start, "start", unit=" of seconds")
+        self._autojump_threshold = _validate.seconds(autojump_threshold, "autojump_threshold")
         #: How many times time jumped forward; handy to assert that a test really waited.
         self.jumps = 0
 
@@ -91,7 +75,7 @@ class VirtualClock:
 
     def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds`` (>= 0); timers now due run on the next loop pass."""
-        seconds = _seconds(seconds, "seconds", minimum=0)
+        seconds = _validate.seconds(seconds, "seconds")
         self._now += seconds
         if seconds:
             self.jumps += 1
@@ -264,10 +248,8 @@ class set_testing:
     __slots__ = ("_previous",)
 
     def __init__(self, testing: bool = True, *, attempts: int | None = None) -> None:
-        if attempts is not None and (
-            isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1
-        ):
-            raise ValueError(f"attempts must be None or an int >= 1, got {attempts!r}")
+        if attempts is not None:
+            _validate.count(attempts, "attempts", optional=True)
         self._previous = (testing_state.no_wait, testing_state.attempts)
         testing_state.no_wait = testing
         testing_state.attempts = attempts if testing else None
