@@ -27,7 +27,8 @@ Who runs the test:
   with 0.23 to 1.5).
 - A test this plugin would run on a fresh loop but that uses a fixture pytest-asyncio set up
   on its own loop fails at once, saying to mark it ``asyncio`` (the two loops would not share
-  objects); so does a virtual-time test that another plugin has taken over.
+  objects); so does a virtual-time test that another plugin has taken over, and an async
+  hypothesis ``@given`` test (run each example with ``VirtualClock().run`` in a sync test).
 """
 
 from __future__ import annotations
@@ -110,11 +111,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    if not (
-        isinstance(item, pytest.Function)
-        and inspect.iscoroutinefunction(item.obj)
-        and _wants_virtual_time(item)
-    ):
+    if not (isinstance(item, pytest.Function) and _wants_virtual_time(item)):
+        return (yield)
+    if not inspect.iscoroutinefunction(item.obj):
+        hypothesis = getattr(item.obj, "hypothesis", None)
+        if inspect.iscoroutinefunction(getattr(hypothesis, "inner_test", None)):
+            pytest.fail(
+                f"{item.nodeid}: stoic's virtual time does not run async @given tests; "
+                "make the test sync and run each example with VirtualClock().run(...)",
+                pytrace=False,
+            )
         return (yield)
     clock = _clock_for(item)
     if not _run_by_pytest_asyncio(item):
