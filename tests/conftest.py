@@ -53,5 +53,6 @@ def _no_leftover_observation(monkeypatch: pytest.MonkeyPatch) -> None:
     runs, and would switch per-call timing on for unrelated tests."""
     import stoic._events as events
 
-    gc.collect()  # such a pipeline's finalizer would otherwise run, and observe, mid-test
+    if events._observing_pipelines:
+        gc.collect()  # such a pipeline's finalizer would otherwise run, and observe, mid-test
     monkeypatch.setattr(events, "observed", bool(events._global_listeners))
