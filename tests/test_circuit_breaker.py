@@ -926,7 +926,7 @@ TestBreakerAgainstModel.settings = settings(max_examples=150, stateful_step_coun
 
 
 class TestContextManagerAcrossTasks:
-    """Exiting ``async with breaker`` from another task is a clear error (review finding 8)."""
+    """Exiting ``async with breaker`` from another task is a clear error."""
 
     async def test_exit_in_another_task_raises_a_clear_error(self) -> None:
         breaker = CircuitBreaker()

@@ -294,7 +294,7 @@ class TestTestingMode:
 
 
 class TestVirtualTimeRobustness:
-    """Nesting, timers left pending, and threads (regressions: review findings 3, 4, 12)."""
+    """Nesting, timers left pending, and threads."""
 
     def test_nested_blocks_restore_the_outer_clock(self) -> None:
         async def main() -> tuple[float, float]:

@@ -169,7 +169,7 @@ class TestValidation:
 
 
 class TestDeadlineLifetime:
-    """A deadline applies only while its block runs (regression: review finding 1)."""
+    """A deadline applies only while its block runs."""
 
     async def test_task_spawned_inside_does_not_keep_a_dead_deadline(self) -> None:
         seen: list[float | None] = []

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from stoic._context import CallContext, call_context
     from stoic._events import Event, Listener, Severity, add_listener, remove_listener
+    from stoic._strategy import Strategy
     from stoic.backoff import Backoff, Jitter, constant, exponential, linear
     from stoic.batch import Outcome, gather_outcomes, gather_partial, map_outcomes, map_partial
     from stoic.bulkhead import Bulkhead, BulkheadStatistics, CallRejectedByBulkhead
@@ -78,6 +79,7 @@ else:
 _HOMES: dict[str, tuple[str, ...]] = {
     "_context": ("CallContext", "call_context"),
     "_events": ("Event", "Listener", "Severity", "add_listener", "remove_listener"),
+    "_strategy": ("Strategy",),
     "backoff": ("Backoff", "Jitter", "constant", "exponential", "linear"),
     "batch": ("Outcome", "gather_outcomes", "gather_partial", "map_outcomes", "map_partial"),
     "bulkhead": ("Bulkhead", "BulkheadStatistics", "CallRejectedByBulkhead"),
@@ -167,6 +169,7 @@ __all__ = [
     "RetryScheduled",
     "Severity",
     "StoicError",
+    "Strategy",
     "Timeout",
     "TimeoutExceeded",
     "TimeoutExpired",

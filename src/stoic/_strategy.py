@@ -1,28 +1,75 @@
-"""What every strategy shares: ``await strategy.call(fn, *args, **kwargs)`` and decorator use.
+"""The strategy base: ``await strategy.call(fn, *args, **kwargs)``, its decorator form, and the
+hooks through which pipelines, ``describe()``, order checks and config find what they need.
 
 A strategy is an object with an async ``call`` that runs ``fn(*args, **kwargs)`` under its
-policy. ``Strategy`` derives the decorator form from it, keeping the wrapped signature.
-Pipelines (outermost first) rely only on ``call``.
+policy. ``Strategy`` derives the decorator form from it, keeping the wrapped signature. Every
+other hook has a default, so a strategy defined outside stoic needs only ``call``; giving it a
+``kind`` (and ``from_config``/``to_config``) makes it loadable from TOML like stoic's own.
+Nothing in stoic dispatches on stoic's concrete classes: a new strategy is one module.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+import importlib
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from stoic import _validate
 
-__all__ = ["P", "Strategy", "T"]
+__all__ = ["P", "Strategy", "T", "strategy_class", "via_call"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
+# ``kind`` -> class, for config. stoic's own strategies register when their module is
+# imported; ``strategy_class`` imports these on the first lookup of an unknown kind.
+_kinds: dict[str, type[Strategy]] = {}
+_BUILTIN_MODULES = (
+    "stoic.timeout",
+    "stoic.retry",
+    "stoic.circuit_breaker",
+    "stoic.bulkhead",
+    "stoic.rate_limit",
+    "stoic.fallback",
+    "stoic.pipeline",
+)
+
 
 class Strategy:
-    """Mixin: subclasses implement ``call``; ``strategy(fn)`` then decorates ``fn``."""
+    """Base of strategies: subclasses implement ``call``; ``strategy(fn)`` then decorates ``fn``.
+
+    The hooks below have defaults; override the ones your strategy has an answer for:
+
+    - ``kind``: its ``type`` in config (``None``: not loadable by a short name);
+    - ``describe()``: one line for ``Pipeline.describe()``;
+    - ``to_config()`` / ``from_config(options, where)``: its config table and back;
+    - ``check_inside(inner, where)`` / ``check_outside(outer, where)``: raise ``ValueError``
+      for an order with another strategy that is almost always a mistake;
+    - ``time_limit``: the longest it lets a call inside it run (a timeout's seconds), and
+      ``answers``: the exceptions it turns into results (a fallback's ``on``); facts other
+      strategies' checks read.
+
+    The decorator form is the class's own fast path (``_decorate``) unless a subclass
+    overrides ``call``: then every form runs through the override.
+    """
 
     __slots__ = ()
+
+    kind: ClassVar[str | None] = None
+    # Whether ``_decorate`` implements this class's ``call`` (see ``__init_subclass__``).
+    _decorates_own_call: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        call_owner = _owner(cls, "call")
+        decorate_owner = _owner(cls, "_decorate")
+        # A ``call`` defined below the class that wrote ``_decorate`` is an override the fast
+        # decorator would bypass.
+        cls._decorates_own_call = issubclass(decorate_owner, call_owner)
+        kind = cls.__dict__.get("kind")
+        if kind is not None:
+            _register(kind, cls)
 
     async def call(
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
@@ -35,10 +82,112 @@ class Strategy:
         A sync function, a class or an async generator function raises ``TypeError`` here.
         """
         _validate.async_function(fn)
-        call = self.call
+        return self.wrap(fn)
 
-        @functools.wraps(fn)
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            return await call(fn, *args, **kwargs)
+    def wrap(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
+        """The decorator form, without checking that ``fn`` is an async function.
 
-        return wrapper
+        For composing layers (``Pipeline``): ``fn`` may be any callable returning an
+        awaitable. Honours an overridden ``call``.
+        """
+        if type(self)._decorates_own_call:
+            return self._decorate(fn)
+        return via_call(self, fn)
+
+    def _decorate(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
+        """The class's decorator form; by default a layer that awaits ``call``."""
+        return via_call(self, fn)
+
+    # -- hooks for pipelines, describe() and config -------------------------------------------
+
+    def describe(self) -> str:
+        """One line saying what this strategy does, for ``Pipeline.describe()``."""
+        return repr(self)
+
+    def to_config(self) -> dict[str, Any]:
+        """The options of this strategy as a config table (without ``type``).
+
+        Raises ``ValueError`` for options config cannot express (functions, say).
+        """
+        raise ValueError(f"{self!r} has no config form")
+
+    @classmethod
+    def from_config(cls, options: Mapping[str, Any], where: str) -> Strategy:
+        """Build one from a config table's options (``type`` removed); ``where`` names the
+        table for error messages. By default ``cls(**options)``.
+        """
+        return cls(**options)
+
+    def check_inside(self, inner: Any, where: str) -> None:
+        """Raise ``ValueError`` if ``inner`` (anywhere inside this one) is a likely mistake."""
+
+    def check_outside(self, outer: Any, where: str) -> None:
+        """Raise ``ValueError`` if ``outer`` (anywhere around this one) is a likely mistake."""
+
+    @property
+    def time_limit(self) -> float | None:
+        """Seconds this strategy lets a call inside it run, or ``None`` for no limit of its own."""
+        return None
+
+    @property
+    def answers(self) -> object:
+        """The exceptions this strategy turns into results (an exception filter), or ``None``."""
+        return None
+
+
+def _owner(cls: type, attribute: str) -> type:
+    return next(klass for klass in cls.__mro__ if attribute in vars(klass))
+
+
+def _register(kind: object, cls: type[Strategy]) -> None:
+    if not isinstance(kind, str) or not kind.isidentifier():
+        raise TypeError(f"{cls.__qualname__}.kind must be an identifier str, got {kind!r}")
+    taken = _kinds.get(kind)
+    if taken is not None and (taken.__module__, taken.__qualname__) != (
+        cls.__module__,
+        cls.__qualname__,
+    ):
+        raise ValueError(
+            f"strategy kind {kind!r} is taken by {taken.__module__}.{taken.__qualname__}; "
+            f"give {cls.__qualname__} another kind"
+        )
+    _kinds[kind] = cls  # the same class defined again (a reloaded module) replaces itself
+
+
+def strategy_class(kind: str) -> type[Strategy] | None:
+    """The strategy class registered for config ``type`` ``kind``, or ``None``.
+
+    A dotted ``kind`` (``"package.module.ClassName"``) imports the class by its path.
+    """
+    if kind not in _kinds:
+        for module in _BUILTIN_MODULES:
+            importlib.import_module(module)
+    found = _kinds.get(kind)
+    if found is None and "." in kind:
+        module_name, _, attr = kind.rpartition(".")
+        try:
+            candidate = getattr(importlib.import_module(module_name), attr, None)
+        except ImportError:
+            return None
+        if isinstance(candidate, type) and issubclass(candidate, Strategy):
+            found = candidate
+    return found
+
+
+def kinds() -> list[str]:
+    """Every registered ``kind``, stoic's own included, sorted."""
+    strategy_class("")  # loads stoic's own
+    return sorted(_kinds)
+
+
+def via_call(
+    strategy: Any, fn: Callable[..., Awaitable[T]]
+) -> Callable[..., Coroutine[Any, Any, T]]:
+    """A decorator form for a strategy that only has ``call``: a layer that awaits it."""
+    call = strategy.call
+
+    @functools.wraps(fn)
+    async def through_call(*args: Any, **kwargs: Any) -> T:
+        return await call(fn, *args, **kwargs)  # type: ignore[no-any-return]
+
+    return through_call

@@ -27,9 +27,8 @@ import asyncio
 import contextlib
 import functools
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from types import CodeType, FunctionType
 from typing import Any, ClassVar, Literal, NoReturn
 
 from stoic import _clock, _validate
@@ -153,6 +152,34 @@ class Bulkhead(Strategy):
         """The name carried by this bulkhead's events."""
         return self._name
 
+    # -- hooks for pipelines and config ------------------------------------------------------
+
+    kind = "bulkhead"
+
+    def describe(self) -> str:
+        wait = "" if self._timeout is None else f", waits at most {self._timeout:g}s"
+        name = "" if self._name is None else f" [{self._name}]"
+        return f"bulkhead: {self._max_concurrent} at once, {self._max_waiting} queued{wait}{name}"
+
+    def to_config(self) -> dict[str, Any]:
+        from stoic._configuration import without_none
+
+        return without_none(
+            {
+                "max_concurrent": self._max_concurrent,
+                "max_waiting": self._max_waiting,
+                "timeout": self._timeout,
+                "name": self._name,
+            }
+        )
+
+    @classmethod
+    def from_config(cls, options: Mapping[str, Any], where: str) -> Bulkhead:
+        from stoic._configuration import check_keys
+
+        check_keys(options, ("max_concurrent", "max_waiting", "timeout", "name"), where)
+        return cls(**options)
+
     def statistics(self) -> BulkheadStatistics:
         """A frozen snapshot of the current counts."""
         return BulkheadStatistics(
@@ -187,17 +214,17 @@ class Bulkhead(Strategy):
             else:
                 self._running -= 1
 
-    def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
-        """Decorate an async function: every call takes a slot (as ``call``)."""
-        _validate.async_function(fn)
-        wait_for_slot, release, limit = self._wait_for_slot, self._release, self._max_concurrent
+    def _decorate(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
+        """The decorator form: every call takes a slot (as ``call``)."""
+        wait_for_slot, release = self._wait_for_slot, self._release
 
         # The body of ``call``, inlined: one coroutine per call instead of two.
         @functools.wraps(fn)
         async def bounded(*args: P.args, **kwargs: P.kwargs) -> T:
             if not _clock.asyncio_seen:
                 _clock.first_call()
-            if self._running < limit and not self._waiters:
+            # The limit is read at each admission, never frozen into the function.
+            if self._running < self._max_concurrent and not self._waiters:
                 self._running += 1
                 self._admitted += 1
             else:
@@ -323,29 +350,3 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:  # released outside any loop (a finalizer, say)
         return None
-
-
-def _decorated_by(fn: object) -> tuple[Bulkhead, Callable[..., Awaitable[Any]]] | None:
-    """``(bulkhead, inner)`` when ``fn`` is what an exact ``Bulkhead``'s decorator made of
-    ``inner``, else ``None``: how ``@breaker`` over ``@bulkhead`` fuses the two layers.
-
-    Recognised by its code object and read from its closure, so nothing is recorded when a
-    function is decorated (a registry would keep what it maps alive), and a wrapper copying
-    the function's ``__dict__`` is never taken for it.
-    """
-    # Exactly a function: a bound method or a proxy forwards ``__code__``/``__closure__``
-    # of the function it wraps, and fusing would drop ``self`` or skip the wrapper.
-    if type(fn) is not FunctionType or fn.__code__ is not _BOUNDED_CODE:
-        return None
-    code = fn.__code__
-    closure = dict(zip(code.co_freevars, getattr(fn, "__closure__", None) or (), strict=True))
-    bulkhead, inner = closure["self"].cell_contents, closure["fn"].cell_contents
-    # A subclass may do more than the fast paths the fused layer inlines.
-    return (bulkhead, inner) if type(bulkhead) is Bulkhead else None
-
-
-_BOUNDED_CODE = next(
-    const
-    for const in Bulkhead.__call__.__code__.co_consts
-    if isinstance(const, CodeType) and const.co_name == "bounded"
-)

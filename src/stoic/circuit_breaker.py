@@ -31,8 +31,7 @@ import dataclasses
 import enum
 import functools
 import math
-import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, TypedDict
@@ -47,7 +46,6 @@ from stoic.exceptions import CircuitBreakerOpen
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from stoic.bulkhead import Bulkhead
 
 __all__ = [
     "CallRejectedByBreaker",
@@ -306,6 +304,12 @@ class CircuitBreakerStatistics:
 
 
 _DEFAULT_CONFIG = CircuitBreakerConfig()
+# The config fields a config table can set: all but the function and the listeners.
+_CONFIG_KEYS = tuple(
+    field.name
+    for field in dataclasses.fields(CircuitBreakerConfig)
+    if field.name not in ("failure_result", "listeners")
+)
 _NO_LEASES: dict[int, float] = {}
 # Per task: the open ``async with breaker:`` blocks, innermost last, as (breaker, token,
 # start, task); the task because a task spawned inside a block inherits the context.
@@ -418,6 +422,72 @@ class CircuitBreaker(Strategy):
         """The name carried by this breaker's events."""
         return self._config.name
 
+    # -- hooks for pipelines and config ------------------------------------------------------
+
+    kind = "circuit_breaker"
+
+    def describe(self) -> str:
+        config = self._config
+        if config.trip == "consecutive":
+            rule = f"opens after {config.failure_threshold} consecutive failures"
+        else:
+            window = (
+                f"last {config.window_size} calls"
+                if config.window_size is not None
+                else f"last {config.window_duration:g}s"
+            )
+            rule = f"opens at {config.failure_rate:.0%} failures over the {window}"
+        name = "" if config.name is None else f" [{config.name}]"
+        return f"circuit breaker: {rule}, breaks for {config.timeout:g}s{name}"
+
+    def check_inside(self, inner: Any, where: str) -> None:
+        limit = getattr(inner, "time_limit", None)
+        if limit is None:
+            return
+        config = self._config
+        if config.window_duration is not None and config.window_duration <= limit:
+            raise ValueError(
+                f"{where}: the breaker's window ({config.window_duration:g}s) is not longer "
+                f"than the timeout inside it ({limit:g}s); outcomes would land after the "
+                "window that admitted them"
+            )
+        if config.slow_call_duration is not None and config.slow_call_duration >= limit:
+            raise ValueError(
+                f"{where}: the breaker's slow_call_duration ({config.slow_call_duration:g}s) "
+                f"is not shorter than the timeout inside it ({limit:g}s), so no call can ever "
+                "be slow"
+            )
+
+    def to_config(self) -> dict[str, Any]:
+        """The fields of its config that differ from the defaults."""
+        from stoic._configuration import exception_names
+
+        config = self._config
+        if config.failure_result is not None:
+            raise ValueError(
+                "circuit breaker failure_result is a function, which config cannot express"
+            )
+        entry: dict[str, Any] = {}
+        for key in _CONFIG_KEYS:
+            value = getattr(config, key)
+            if value == getattr(_DEFAULT_CONFIG, key):
+                continue
+            if key in ("record", "ignore"):
+                value = exception_names(value, f"circuit breaker {key}")
+            entry[key] = value
+        return entry
+
+    @classmethod
+    def from_config(cls, options: Mapping[str, Any], where: str) -> CircuitBreaker:
+        from stoic import _configuration
+
+        _configuration.check_keys(options, _CONFIG_KEYS, where)
+        options = dict(options)
+        for key in ("record", "ignore"):
+            if key in options:
+                options[key] = _configuration.exceptions(options[key], f"{where}.{key}")
+        return cls(**options)
+
     @property
     def state(self) -> CircuitState:
         """The current state. OPEN turns HALF_OPEN on the first call after the break."""
@@ -481,25 +551,8 @@ class CircuitBreaker(Strategy):
             self._settle_result(token, result, started)
         return result
 
-    def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
-        """Decorate an async function: every call goes through the breaker (as ``call``).
-
-        Right on a function ``Bulkhead``'s decorator made (``@breaker`` over ``@bulkhead``),
-        the two become one layer, as in a pipeline: same behaviour, one coroutine fewer.
-        """
-        _validate.async_function(fn)
-        # No bulkhead decorated anything unless its module is loaded: no import for this.
-        bulkheads = sys.modules.get("stoic.bulkhead")
-        layer = (
-            bulkheads._decorated_by(fn)
-            if bulkheads is not None and type(self) is CircuitBreaker
-            else None
-        )
-        if layer is not None:
-            bulkhead, inner = layer
-            fused = self._around_bulkhead(bulkhead, inner)
-            functools.update_wrapper(fused, fn)  # ``__wrapped__`` is the bulkhead's function
-            return fused
+    def _decorate(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
+        """The decorator form: every call goes through the breaker (as ``call``)."""
         settle_exception, settle_result = self._settle_exception, self._settle_result
         # Fixed by the (frozen) config, so read once here rather than on every call.
         timed, plain = self._slow_call_duration is not None, self._plain
@@ -513,52 +566,6 @@ class CircuitBreaker(Strategy):
             started = _clock.now() if timed else 0.0
             try:
                 result = await fn(*args, **kwargs)
-            except BaseException as exc:
-                settle_exception(token, exc, started, fn, args)
-                raise
-            if plain and token == self._epoch:
-                self._successful_calls += 1
-                self._consecutive_failures = 0
-            else:
-                settle_result(token, result, started)
-            return result
-
-        return guarded
-
-    def _around_bulkhead(
-        self, bulkhead: Bulkhead, fn: Callable[P, Awaitable[T]]
-    ) -> Callable[P, Coroutine[Any, Any, T]]:
-        """``self(bulkhead(fn))`` as one coroutine layer instead of two.
-
-        Same semantics as the nesting: the breaker admits first; a bulkhead rejection, or a
-        cancelled wait for a slot, is an outcome of the breaker's call; the slot is released
-        before the breaker counts the outcome.
-        """
-        settle_exception, settle_result = self._settle_exception, self._settle_result
-        timed, plain = self._slow_call_duration is not None, self._plain
-        wait_for_slot, release = bulkhead._wait_for_slot, bulkhead._release
-        limit = bulkhead.max_concurrent
-
-        @functools.wraps(fn)
-        async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-            if not _clock.asyncio_seen:
-                _clock.first_call()
-            token = self._epoch if self._state is _CLOSED else self._admit()
-            started = _clock.now() if timed else 0.0
-            try:
-                # The bulkhead's own fast paths (``Bulkhead.call``), inlined for speed.
-                if bulkhead._running < limit and not bulkhead._waiters:
-                    bulkhead._running += 1
-                    bulkhead._admitted += 1
-                else:
-                    await wait_for_slot()
-                try:
-                    result = await fn(*args, **kwargs)
-                finally:
-                    if bulkhead._waiters:
-                        release()
-                    else:
-                        bulkhead._running -= 1
             except BaseException as exc:
                 settle_exception(token, exc, started, fn, args)
                 raise

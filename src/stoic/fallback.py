@@ -26,7 +26,7 @@ propagates with a note saying the primary had failed, and the primary's exceptio
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, cast
 
@@ -218,6 +218,42 @@ class Fallback(Strategy):
     def handler(self) -> FallbackHandler | None:
         """The handler that answers, or ``None`` for a fixed value."""
         return self._handler
+
+    # -- hooks for pipelines and config ------------------------------------------------------
+
+    kind = "fallback"
+
+    def describe(self) -> str:
+        return f"fallback: {self!r}"
+
+    @property
+    def answers(self) -> ExceptionFilter | None:
+        return self._on
+
+    def to_config(self) -> dict[str, Any]:
+        from stoic import _configuration
+
+        if self._handler is not None:
+            raise ValueError("fallback handler is a function, which config cannot express")
+        if self._on_result is not None:
+            raise ValueError("fallback on_result is a function, which config cannot express")
+        entry = _configuration.without_none({"name": self._name})
+        entry["value"] = self._value  # ``None`` is a value too
+        if self._on is not None:
+            entry["on"] = _configuration.exception_names(self._on, "fallback on")
+        return entry
+
+    @classmethod
+    def from_config(cls, options: Mapping[str, Any], where: str) -> Fallback:
+        from stoic import _configuration
+
+        _configuration.check_keys(options, ("value", "on", "name"), where)
+        if "value" not in options:
+            raise _configuration.fail(where, "a fallback needs its 'value'")
+        options = dict(options)
+        if "on" in options:
+            options["on"] = _configuration.exceptions(options["on"], f"{where}.on")
+        return cls(options.pop("value"), **options)
 
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Return ``await fn(*args, **kwargs)``, or the fallback's answer when it fails.

@@ -26,15 +26,13 @@ pass ``validate=False`` to build one anyway. ``describe()`` prints the order.
 
 from __future__ import annotations
 
-import functools
-import math
 import operator
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from stoic import _clock, _events
+from stoic import _clock, _configuration, _events, _validate
 from stoic._classify import ExceptionFilter, never_handled
 from stoic._context import operation_var
 from stoic._events import (
@@ -46,14 +44,10 @@ from stoic._events import (
     pipeline_listeners,
     validate_listeners,
 )
-from stoic._strategy import P, Strategy, T
-from stoic.backoff import Backoff, exponential
-from stoic.bulkhead import Bulkhead
-from stoic.circuit_breaker import CircuitBreaker
-from stoic.fallback import Fallback
-from stoic.rate_limit import RateLimiter
-from stoic.retry import Retry, retry_after_hint
-from stoic.timeout import Timeout
+from stoic._strategy import P, Strategy, T, via_call
+
+if TYPE_CHECKING:
+    from stoic.backoff import Backoff
 
 __all__ = ["Pipeline", "PipelineCompleted", "standard_pipeline"]
 
@@ -129,10 +123,8 @@ class Pipeline(Strategy):
                     f"strategy {position} must have an async call(fn, *args, **kwargs), "
                     f"got {strategy!r}"
                 )
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"name must be a str or None, got {name!r}")
         self.strategies: tuple[Strategy, ...] = strategies
-        self.name = name
+        self.name = _validate.name(name)
         self._listeners = validate_listeners(listeners)
         self.validated = validate
         if validate:
@@ -177,34 +169,27 @@ class Pipeline(Strategy):
             "the call costs no frame of its own.",
         )
 
-    def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
-        """Decorate an async function so every call runs through the pipeline."""
-        if not self._plain or not self.strategies or type(self).call is not Pipeline.call:
-            return super().__call__(fn)  # through ``call``: its context, or an override
-        # Each strategy's decorator keeps the signature and ``__wrapped__`` chain of ``fn``.
+    def _decorate(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
+        """Each strategy's own decorator around ``fn``: the signature and ``__wrapped__`` chain
+        of ``fn`` are kept, and the call costs no pipeline frame. A named or listening pipeline
+        runs its context around the chain instead.
+        """
+        if not self._plain or not self.strategies:
+            return via_call(self, fn)
         return self._compose(fn)  # type: ignore[return-value]
 
     def _compose(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        """Wrap ``fn`` in the strategies' own decorators, once, outermost last.
+        """Wrap ``fn`` in the strategies' decorator forms, once, innermost first.
 
-        Their decorator forms are their fastest; a breaker right around a bulkhead becomes
-        one layer.
+        A strategy's decorator form is its fastest (``wrap`` honours an overridden ``call``);
+        an object that only has ``call`` gets a layer that awaits it.
         """
         composed = fn
-        strategies = list(self.strategies)
-        while strategies:
-            strategy = strategies.pop()
-            outer = strategies[-1] if strategies else None
-            # Only stoic's own classes, exactly: a subclass may override call or __call__.
-            if type(strategy) is Bulkhead and type(outer) is CircuitBreaker:
-                assert isinstance(outer, CircuitBreaker)
-                # The recommended order, a breaker right around a bulkhead: one layer, not two.
-                strategies.pop()
-                composed = outer._around_bulkhead(strategy, composed)
-            elif type(strategy) in _OWN_DECORATORS:
-                composed = strategy(composed)
+        for strategy in reversed(self.strategies):
+            if isinstance(strategy, Strategy):
+                composed = strategy.wrap(composed)
             else:
-                composed = _via_call(strategy, composed)
+                composed = via_call(strategy, composed)
         return composed
 
     def describe(self) -> str:
@@ -215,6 +200,41 @@ class Pipeline(Strategy):
         lines = [f"{title}, outermost first:"]
         lines.extend(_describe(self.strategies, depth=1))
         return "\n".join(lines)
+
+    # -- config --------------------------------------------------------------------------
+
+    kind = "pipeline"
+
+    def to_config(self) -> dict[str, Any]:
+        """``{"name": ..., "strategies": [...]}``, plus ``"validate": False`` when off."""
+        config = _configuration.without_none(
+            {
+                "name": self.name,
+                "strategies": [
+                    _configuration.strategy_to_config(strategy) for strategy in self.strategies
+                ],
+            }
+        )
+        if not self.validated:
+            config["validate"] = False
+        return config
+
+    @classmethod
+    def from_config(cls, options: Mapping[str, Any], where: str) -> Pipeline:
+        _configuration.check_keys(options, ("strategies", "name", "validate"), where)
+        strategies = options.get("strategies", [])
+        if not isinstance(strategies, list):
+            raise _configuration.fail(
+                where, f"'strategies' must be a list of tables, got {strategies!r}"
+            )
+        built = [
+            _configuration.strategy_from_config(entry, f"{where}.strategies[{i}]")
+            for i, entry in enumerate(strategies)
+        ]
+        validate = options.get("validate", True)
+        if not isinstance(validate, bool):
+            raise _configuration.fail(where, f"'validate' must be true or false, got {validate!r}")
+        return cls(*built, name=options.get("name"), validate=validate)
 
 
 def _in_context(
@@ -258,16 +278,6 @@ def _in_context(
     return call_in_context
 
 
-def _via_call(strategy: Any, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """A decorator form for a strategy that only has ``call``."""
-
-    @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> T:
-        return await strategy.call(fn, *args, **kwargs)  # type: ignore[no-any-return]
-
-    return wrapper
-
-
 def _describe(strategies: tuple[Strategy, ...], depth: int) -> Iterator[str]:
     indent = "  " * depth
     for position, strategy in enumerate(strategies, 1):
@@ -279,49 +289,9 @@ def _describe(strategies: tuple[Strategy, ...], depth: int) -> Iterator[str]:
             yield f"{indent}{position}. {_summary(strategy)}"
 
 
-def _summary(strategy: Strategy) -> str:
-    if isinstance(strategy, Timeout):
-        return f"timeout {strategy.seconds:g}s" + _named(strategy.name)
-    if isinstance(strategy, Retry):
-        deadline = "" if strategy.deadline is None else f", deadline {strategy.deadline:g}s"
-        return f"retry: {strategy.attempts} attempts, backoff {strategy.backoff!r}{deadline}" + (
-            _named(strategy.name)
-        )
-    if isinstance(strategy, CircuitBreaker):
-        config = strategy.config
-        if config.trip == "consecutive":
-            rule = f"opens after {config.failure_threshold} consecutive failures"
-        else:
-            window = (
-                f"last {config.window_size} calls"
-                if config.window_size is not None
-                else f"last {config.window_duration:g}s"
-            )
-            rule = f"opens at {config.failure_rate:.0%} failures over the {window}"
-        return f"circuit breaker: {rule}, breaks for {config.timeout:g}s" + _named(strategy.name)
-    if isinstance(strategy, Bulkhead):
-        wait = "" if strategy.timeout is None else f", waits at most {strategy.timeout:g}s"
-        return (
-            f"bulkhead: {strategy.max_concurrent} at once, {strategy.max_waiting} queued{wait}"
-            + _named(strategy.name)
-        )
-    if isinstance(strategy, RateLimiter):
-        wait = (
-            "waits as long as needed"
-            if strategy.max_wait is None
-            else f"waits at most {strategy.max_wait:g}s"
-        )
-        return (
-            f"rate limiter: {strategy.rate:g} calls per {strategy.per:g}s, bursts of "
-            f"{strategy.burst}, {wait}" + _named(strategy.name)
-        )
-    if isinstance(strategy, Fallback):
-        return f"fallback: {strategy!r}"
-    return repr(strategy)
-
-
-def _named(name: str | None) -> str:
-    return "" if name is None else f" [{name}]"
+def _summary(strategy: object) -> str:
+    describe = getattr(strategy, "describe", None)
+    return describe() if callable(describe) else repr(strategy)
 
 
 def _flatten(strategies: Iterable[Strategy]) -> Iterator[Strategy]:
@@ -348,71 +318,14 @@ def check_order(strategies: Iterable[Strategy]) -> None:
             _check_pair(outer_pos, outer, inner_pos, inner)
 
 
-def _types(option: object) -> tuple[type[BaseException], ...] | None:
-    if isinstance(option, type):
-        return (option,)
-    if isinstance(option, tuple):
-        return option
-    return None  # a predicate: nothing can be said about it
-
-
-def _overlap(retried: object, answered: object) -> bool:
-    """Whether a fallback answering ``answered`` takes failures a retry on ``retried`` wants."""
-    if answered is None:
-        return False
-    left, right = _types(retried), _types(answered)
-    if left is None or right is None:
-        return False
-    return any(issubclass(a, b) or issubclass(b, a) for a in left for b in right)
-
-
-def _check_pair(outer_pos: int, outer: Strategy, inner_pos: int, inner: Strategy) -> None:
+def _check_pair(outer_pos: int, outer: object, inner_pos: int, inner: object) -> None:
     where = f"strategy {inner_pos} inside strategy {outer_pos}"
-    if (
-        isinstance(outer, Timeout)
-        and isinstance(inner, Timeout)
-        and inner.seconds != math.inf
-        and inner.seconds >= outer.seconds
-    ):
-        raise ValueError(
-            f"{where}: the inner timeout ({inner.seconds:g}s) is not shorter than the outer "
-            f"one ({outer.seconds:g}s), so it can never fire; a per-attempt timeout must be "
-            "shorter than the total timeout around it"
-        )
-    if (
-        isinstance(outer, Timeout)
-        and isinstance(inner, Retry)
-        and inner.deadline is not None
-        and inner.deadline > outer.seconds
-    ):
-        raise ValueError(
-            f"{where}: the retry deadline ({inner.deadline:g}s) is longer than the timeout "
-            f"around it ({outer.seconds:g}s); the timeout cuts it first"
-        )
-    if isinstance(outer, Retry) and isinstance(inner, Retry):
-        raise ValueError(
-            f"{where}: nested retries multiply attempts ({outer.attempts} x {inner.attempts} = "
-            f"{outer.attempts * inner.attempts}); keep one retry (validate=False to insist)"
-        )
-    if isinstance(outer, CircuitBreaker) and isinstance(inner, Timeout):
-        config = outer.config
-        if config.window_duration is not None and config.window_duration <= inner.seconds:
-            raise ValueError(
-                f"{where}: the breaker's window ({config.window_duration:g}s) is not longer than "
-                f"the timeout inside it ({inner.seconds:g}s); outcomes would land after the "
-                "window that admitted them"
-            )
-        if config.slow_call_duration is not None and config.slow_call_duration >= inner.seconds:
-            raise ValueError(
-                f"{where}: the breaker's slow_call_duration ({config.slow_call_duration:g}s) is "
-                f"not shorter than the timeout inside it ({inner.seconds:g}s), so no call can "
-                "ever be slow"
-            )
-    if isinstance(outer, Retry) and isinstance(inner, Fallback) and _overlap(outer.on, inner.on):
-        raise ValueError(
-            f"{where}: a fallback inside a retry answers the failures the retry is for, so the "
-            "retry never sees them; put the fallback outside the retry"
-        )
+    check_inside = getattr(outer, "check_inside", None)
+    if check_inside is not None:
+        check_inside(inner, where)
+    check_outside = getattr(inner, "check_outside", None)
+    if check_outside is not None:
+        check_outside(outer, where)
 
 
 def standard_pipeline(
@@ -447,6 +360,13 @@ def standard_pipeline(
     Named pipelines name every strategy in them (``"<name>.retry"``, ...) for telemetry.
     """
 
+    # Here, not at the top: a pipeline needs no particular strategy, this factory does.
+    from stoic.backoff import exponential
+    from stoic.bulkhead import Bulkhead
+    from stoic.circuit_breaker import CircuitBreaker
+    from stoic.retry import Retry, retry_after_hint
+    from stoic.timeout import Timeout
+
     def part(kind: str) -> str | None:
         return None if name is None else f"{name}.{kind}"
 
@@ -472,16 +392,3 @@ def standard_pipeline(
         name=name,
         listeners=listeners,
     )
-
-
-# Strategies whose decorator form ``_compose`` may use (exact types: a subclass may override
-# ``call`` or ``__call__``, so it goes through ``call``).
-_OWN_DECORATORS: tuple[type, ...] = (
-    Retry,
-    CircuitBreaker,
-    Bulkhead,
-    RateLimiter,
-    Timeout,
-    Fallback,
-    Pipeline,
-)

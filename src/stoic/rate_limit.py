@@ -26,7 +26,7 @@ import asyncio
 import functools
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar, Literal, NoReturn
@@ -223,6 +223,46 @@ class RateLimiter(Strategy):
         """The name carried by this limiter's events."""
         return self._name
 
+    # -- hooks for pipelines and config ------------------------------------------------------
+
+    kind = "rate_limiter"
+
+    def describe(self) -> str:
+        wait = (
+            "waits as long as needed"
+            if self._max_wait is None
+            else f"waits at most {self._max_wait:g}s"
+        )
+        name = "" if self._name is None else f" [{self._name}]"
+        return (
+            f"rate limiter: {self._rate:g} calls per {self._per:g}s, bursts of "
+            f"{self._burst}, {wait}{name}"
+        )
+
+    def to_config(self) -> dict[str, Any]:
+        from stoic._configuration import without_none
+
+        # TOML has no null: "unlimited" stands for ``max_wait=None``.
+        return without_none(
+            {
+                "rate": self._rate,
+                "per": self._per,
+                "burst": self._burst,
+                "max_wait": "unlimited" if self._max_wait is None else self._max_wait,
+                "name": self._name,
+            }
+        )
+
+    @classmethod
+    def from_config(cls, options: Mapping[str, Any], where: str) -> RateLimiter:
+        from stoic._configuration import check_keys
+
+        check_keys(options, ("rate", "per", "burst", "max_wait", "name"), where)
+        options = dict(options)
+        if options.get("max_wait") == "unlimited":
+            options["max_wait"] = None
+        return cls(**options)
+
     def statistics(self) -> RateLimiterStatistics:
         """A frozen snapshot of the current state and counts."""
         available = 0
@@ -264,9 +304,8 @@ class RateLimiter(Strategy):
             check_awaited(fn, args, exc)
             raise
 
-    def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
-        """Decorate an async function: every call takes a turn (as ``call``)."""
-        _validate.async_function(fn)
+    def _decorate(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
+        """The decorator form: every call takes a turn (as ``call``)."""
         interval, tolerance, wait_for_turn = self._interval, self._tolerance, self._wait_for_turn
         clock = _clock
 

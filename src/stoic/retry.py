@@ -27,7 +27,15 @@ import functools
 import math
 import random
 import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Iterator
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
@@ -276,6 +284,66 @@ class Retry(Strategy):
         """The ``on=`` option as given: exception types or a predicate."""
         return self._on
 
+    # -- hooks for pipelines and config ------------------------------------------------------
+
+    kind = "retry"
+
+    def describe(self) -> str:
+        deadline = "" if self.deadline is None else f", deadline {self.deadline:g}s"
+        name = "" if self.name is None else f" [{self.name}]"
+        return f"retry: {self.attempts} attempts, backoff {self.backoff!r}{deadline}{name}"
+
+    def check_inside(self, inner: Any, where: str) -> None:
+        if isinstance(inner, Retry):
+            raise ValueError(
+                f"{where}: nested retries multiply attempts ({self.attempts} x "
+                f"{inner.attempts} = {self.attempts * inner.attempts}); keep one retry "
+                "(validate=False to insist)"
+            )
+        if _overlap(self._on, getattr(inner, "answers", None)):
+            raise ValueError(
+                f"{where}: a fallback inside a retry answers the failures the retry is for, so "
+                "the retry never sees them; put the fallback outside the retry"
+            )
+
+    def check_outside(self, outer: Any, where: str) -> None:
+        limit = getattr(outer, "time_limit", None)
+        if self.deadline is not None and limit is not None and self.deadline > limit:
+            raise ValueError(
+                f"{where}: the retry deadline ({self.deadline:g}s) is longer than the timeout "
+                f"around it ({limit:g}s); the timeout cuts it first"
+            )
+
+    def to_config(self) -> dict[str, Any]:
+        from stoic import _configuration
+
+        for hook in ("on_result", "delay_hint"):
+            if getattr(self, hook) is not None:
+                raise ValueError(f"retry {hook} is a function, which config cannot express")
+        return _configuration.without_none(
+            {
+                "attempts": self.attempts,
+                "on": _configuration.exception_names(self._on, "retry on"),
+                "backoff": _configuration.backoff_config(self.backoff),
+                "deadline": self.deadline,
+                "max_delay": self.max_delay,
+                "name": self.name,
+            }
+        )
+
+    @classmethod
+    def from_config(cls, options: Mapping[str, Any], where: str) -> Retry:
+        from stoic import _configuration
+
+        allowed = ("attempts", "on", "backoff", "deadline", "max_delay", "name")
+        _configuration.check_keys(options, allowed, where)
+        options = dict(options)
+        if "on" in options:
+            options["on"] = _configuration.exceptions(options["on"], f"{where}.on")
+        if "backoff" in options:
+            options["backoff"] = _configuration.backoff(options["backoff"], f"{where}.backoff")
+        return cls(**options)
+
     # -- the call and decorator forms -------------------------------------------------------
 
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -304,9 +372,8 @@ class Retry(Strategy):
         failure = None  # the retry loop holds it now (and drops it before it waits)
         return await retrying
 
-    def __call__(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
-        """Decorate an async function or method; the signature is kept."""
-        _validate.async_function(fn)
+    def _decorate(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
+        """The decorator form; the signature is kept."""
         on_result, policy, timed_call = self.on_result, self, self._call_timed
         timed = self._timed
 
@@ -621,6 +688,24 @@ class Retry(Strategy):
 
 def _result(result: Any) -> Any:
     return None if result is _NOTHING else result
+
+
+def _types(option: object) -> tuple[type[BaseException], ...] | None:
+    if isinstance(option, type):
+        return (option,)
+    if isinstance(option, tuple):
+        return option
+    return None  # a predicate: nothing can be said about it
+
+
+def _overlap(retried: object, answered: object) -> bool:
+    """Whether a strategy answering ``answered`` takes failures a retry on ``retried`` wants."""
+    if answered is None:
+        return False
+    left, right = _types(retried), _types(answered)
+    if left is None or right is None:
+        return False
+    return any(issubclass(a, b) or issubclass(b, a) for a in left for b in right)
 
 
 # What ``Retry.__setattr__`` keeps read-only once the policy is built.

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from types import TracebackType
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from stoic import _clock, _validate
 from stoic._classify import check_awaited
@@ -99,6 +99,38 @@ class Timeout(Strategy):
     def __repr__(self) -> str:
         name = f", name={self.name!r}" if self.name is not None else ""
         return f"timeout({self.seconds!r}{name})"
+
+    # -- hooks for pipelines and config ------------------------------------------------------
+
+    kind = "timeout"
+
+    def describe(self) -> str:
+        return f"timeout {self.seconds:g}s" + ("" if self.name is None else f" [{self.name}]")
+
+    @property
+    def time_limit(self) -> float | None:
+        return None if self.seconds == math.inf else self.seconds
+
+    def check_inside(self, inner: Any, where: str) -> None:
+        limit = getattr(inner, "time_limit", None)
+        if isinstance(inner, Timeout) and limit is not None and limit >= self.seconds:
+            raise ValueError(
+                f"{where}: the inner timeout ({limit:g}s) is not shorter than the outer "
+                f"one ({self.seconds:g}s), so it can never fire; a per-attempt timeout must be "
+                "shorter than the total timeout around it"
+            )
+
+    def to_config(self) -> dict[str, Any]:
+        from stoic._configuration import without_none
+
+        return without_none({"seconds": self.seconds, "name": self.name})
+
+    @classmethod
+    def from_config(cls, options: Mapping[str, Any], where: str) -> Timeout:
+        from stoic._configuration import check_keys
+
+        check_keys(options, ("seconds", "name"), where)
+        return cls(**options)
 
     def _enter(self) -> tuple[asyncio.Timeout, _Deadline, Token[_Deadline | None]]:
         finite = self.seconds != math.inf
