@@ -8,7 +8,6 @@ relative to the clock's start (``virtual_clock.time()`` or ``_clock.now()`` read
 
 from __future__ import annotations
 
-import gc
 import inspect
 import warnings
 
@@ -44,15 +43,3 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for name, start in ORIGINS.items()
         ],
     )
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_observation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Start each test unobserved: a listening pipeline of an earlier test caught in a
-    reference cycle (say, through a stored exception's traceback) lives until the cyclic GC
-    runs, and would switch per-call timing on for unrelated tests."""
-    import stoic._events as events
-
-    if events._observing_pipelines:
-        gc.collect()  # such a pipeline's finalizer would otherwise run, and observe, mid-test
-    monkeypatch.setattr(events, "observed", bool(events._global_listeners))

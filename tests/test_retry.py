@@ -84,10 +84,10 @@ class TestAttempts:
             await Retry(attempts=2, backoff=constant(1.5)).call(flaky)
         assert info.value is last
         assert info.value.__notes__ == [
-            "stoic: gave up after 2 attempt(s) in 1.500s after the first failure: no attempts left"
+            "stoic: gave up after 2 attempt(s) in 1.500s: no attempts left"
         ]
 
-    async def test_time_counts_from_the_start_when_a_deadline_needs_it(self) -> None:
+    async def test_time_counts_from_the_start_with_a_deadline(self) -> None:
         async def slow_failure() -> None:
             await asyncio.sleep(2.0)
             raise ConnectionError
@@ -98,7 +98,7 @@ class TestAttempts:
             "stoic: gave up after 2 attempt(s) in 5.000s: no attempts left"
         ]
 
-    async def test_without_deadline_or_listener_time_counts_from_the_first_failure(self) -> None:
+    async def test_time_counts_from_the_start_without_a_deadline_or_listener(self) -> None:
         async def slow_failure() -> None:
             await asyncio.sleep(2.0)
             raise ConnectionError
@@ -106,7 +106,7 @@ class TestAttempts:
         with pytest.raises(ConnectionError) as info:
             await Retry(attempts=2, backoff=constant(1.0)).call(slow_failure)
         assert info.value.__notes__ == [
-            "stoic: gave up after 2 attempt(s) in 3.000s after the first failure: no attempts left"
+            "stoic: gave up after 2 attempt(s) in 5.000s: no attempts left"
         ]
 
     async def test_one_attempt_means_no_retry(self) -> None:
@@ -761,7 +761,7 @@ class TestAttemptCompleted:
         retry_module = sys.modules["stoic.retry"]
 
         emitted: list[Event] = []
-        monkeypatch.setattr(events_module, "observed", False)
+        assert not events_module.global_listeners
         monkeypatch.setattr(retry_module, "emit", lambda listeners, event: emitted.append(event))
         assert await Retry().call(Flaky(value=3)) == 3
         assert await retry(Flaky(value=3))() == 3
@@ -819,8 +819,8 @@ FORMS = ("call", "decorator")
 
 
 def _policy(path: str, wait: float = 0.0, **options: Any) -> Retry:
-    """The same policy on either path: a ``delay_hint`` that always defers to the backoff
-    changes no decision, but sends every retry through ``_plan`` (the general path)."""
+    """The same policy with and without a ``delay_hint`` (one that always defers to the
+    backoff, so it changes no decision, only the branch the loop takes)."""
     if path == "general":
         options["delay_hint"] = lambda outcome: None
     return Retry(backoff=constant(wait), **options)
@@ -832,34 +832,10 @@ async def _run(policy: Retry, form: str, fn: Callable[..., Awaitable[Any]], *arg
     return await policy(fn)(*args)
 
 
-@pytest.fixture
-def paths_taken(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Records which engine ran each retried call: ``"fast"`` or ``"general"``."""
-    taken: list[str] = []
-    fast, general = Retry._retry_fast, Retry._retry
-
-    def spy(label: str, engine: Any) -> Any:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            taken.append(label)
-            return engine(*args, **kwargs)
-
-        return wrapper
-
-    monkeypatch.setattr(Retry, "_retry_fast", spy("fast", fast))
-    monkeypatch.setattr(Retry, "_retry", spy("general", general))
-    return taken
-
-
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("path", PATHS)
-class TestFastPath:
-    """The fast path and the general path behave the same, in both forms."""
-
-    async def test_the_intended_path_runs(
-        self, path: str, form: str, paths_taken: list[str]
-    ) -> None:
-        assert await _run(_policy(path), form, Flaky(ConnectionError(), value=3)) == 3
-        assert paths_taken == [path]
+class TestEveryForm:
+    """``call`` and the decorator (its inlined twin) behave the same, with and without a hint."""
 
     async def test_attempt_numbers_and_their_restoration(self, path: str, form: str) -> None:
         from stoic._context import attempt_var, call_context
@@ -906,7 +882,7 @@ class TestFastPath:
         assert info.value is errors[2]
         assert info.value.__context__ is None
         assert info.value.__notes__ == [
-            "stoic: gave up after 3 attempt(s) in 6.000s after the first failure: no attempts left"
+            "stoic: gave up after 3 attempt(s) in 8.000s: no attempts left"
         ]
 
     async def test_max_delay_caps_the_constant_wait(self, path: str, form: str) -> None:
@@ -1040,7 +1016,9 @@ class TestFastPath:
             remove_listener(events.append)
             await adding
         assert events == [
+            AttemptCompleted("api", attempt=2, duration=0.0, outcome="failure", exception=second),
             RetryScheduled("api", attempt=2, delay=1.0, elapsed=1.0, exception=second, result=None),
+            AttemptCompleted("api", attempt=3, duration=0.0, outcome="failure", exception=third),
             RetryGaveUp(
                 "api", attempt=3, elapsed=2.0, exception=third, result=None, reason="attempts"
             ),
@@ -1094,32 +1072,8 @@ class TestFastPath:
         assert counts == [1 + i % 4 for i in range(50)]
 
 
-class TestFastPathSelection:
-    """Anything that needs per-call state takes the general path."""
-
-    @pytest.mark.parametrize(
-        "options",
-        [
-            {"backoff": linear(0, 0)},
-            {"backoff": constant(0) + constant(0)},
-            {"backoff": constant(0), "delay_hint": lambda outcome: None},
-            {"backoff": constant(0), "deadline": 100.0},
-            {"backoff": constant(0), "listeners": [lambda event: None]},
-        ],
-    )
-    async def test_options_needing_the_general_path(
-        self, options: dict[str, Any], paths_taken: list[str]
-    ) -> None:
-        assert await Retry(**options).call(Flaky(ConnectionError(), value=1)) == 1
-        assert paths_taken == ["general"]
-
-    async def test_an_enclosing_deadline_takes_the_general_path(
-        self, paths_taken: list[str]
-    ) -> None:
-        async with timeout(100.0):
-            assert await Retry(backoff=constant(0)).call(Flaky(ConnectionError(), value=1)) == 1
-        assert await Retry(backoff=constant(0)).call(Flaky(ConnectionError(), value=1)) == 1
-        assert paths_taken == ["general", "fast"]
+class TestListeningPerCall:
+    """Whether a call builds events is decided per call, from who can receive them."""
 
     async def test_an_enclosing_deadline_is_honoured_with_a_constant_wait(self) -> None:
         async def slow_failure() -> None:
@@ -1132,33 +1086,48 @@ class TestFastPathSelection:
         assert elapsed() == 1.5
         assert "the deadline allows no further attempt" in info.value.__notes__[0]
 
-    async def test_a_subclass_planning_its_own_way_keeps_it(self) -> None:
-        planned: list[int] = []
-
-        class Planned(Retry):
-            def _plan(self, state: Any, exc: BaseException | None, result: Any) -> float | None:
-                planned.append(state.attempt)
-                return super()._plan(state, exc, result)
-
-        policy = Planned(attempts=3, backoff=constant(0))
-        assert await policy.call(Flaky(ConnectionError(), ConnectionError(), value=1)) == 1
-        assert planned == [1, 2]
-
-    async def test_a_global_listener_takes_the_general_path(self, paths_taken: list[str]) -> None:
+    @pytest.mark.parametrize("form", FORMS)
+    async def test_a_global_listener_sees_every_attempt_of_every_policy(self, form: str) -> None:
         from stoic._events import add_listener, remove_listener
 
         events: list[Event] = []
         add_listener(events.append)
         try:
-            await Retry(backoff=constant(0)).call(Flaky(ConnectionError(), value=1))
+            await _run(Retry(backoff=constant(0)), form, Flaky(ConnectionError(), value=1))
         finally:
             remove_listener(events.append)
-        assert paths_taken == ["general"]  # timed from the start, by ``_call_timed``
         assert [type(e).__name__ for e in events] == [
             "AttemptCompleted",
             "RetryScheduled",
             "AttemptCompleted",
         ]
+
+    @pytest.mark.parametrize("form", FORMS)
+    async def test_a_listening_pipeline_elsewhere_builds_no_event_here(
+        self, form: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import sys
+
+        from stoic import Pipeline
+
+        heard: list[Event] = []
+        listening = Pipeline(Retry(), listeners=[heard.append])
+        built: list[str] = []
+        for name in ("AttemptCompleted", "RetryScheduled", "RetryGaveUp"):
+            cls = getattr(sys.modules["stoic.retry"], name)
+            monkeypatch.setattr(
+                sys.modules["stoic.retry"],
+                name,
+                lambda *args, _cls=cls, _name=name, **kwargs: (
+                    built.append(_name) or _cls(*args, **kwargs)
+                ),
+            )
+        with pytest.raises(ConnectionError):
+            await _run(Retry(backoff=constant(0)), form, fails_forever())
+        assert built == []  # nobody could receive them: none was made
+        await listening.call(Flaky(ConnectionError(), value=1))
+        assert built == ["AttemptCompleted", "RetryScheduled", "AttemptCompleted"]
+        assert len(heard) == 4  # the three, and the pipeline's own PipelineCompleted
 
 
 class TestKnownTypes:
@@ -1167,7 +1136,7 @@ class TestKnownTypes:
     async def test_plain_types_are_remembered(self) -> None:
         policy = Retry(on=OSError, backoff=constant(0))
         await policy.call(Flaky(ConnectionError(), TimeoutError(), value=1))
-        assert policy._known == {ConnectionError, TimeoutError}
+        assert set(policy._known) == {ConnectionError, TimeoutError}
         with pytest.raises(ValueError):
             await policy.call(Flaky(ValueError()))
         assert ValueError not in policy._known
@@ -1177,7 +1146,7 @@ class TestKnownTypes:
         assert await policy.call(Flaky(ConnectionError("retry"), value=1)) == 1
         with pytest.raises(ConnectionError):
             await policy.call(Flaky(ConnectionError("stop")))
-        assert policy._known == frozenset()
+        assert not policy._known
 
     async def test_a_class_with_its_own_isinstance_is_asked_every_time(self) -> None:
         import abc
@@ -1188,7 +1157,7 @@ class TestKnownTypes:
         Transient.register(ConnectionError)
         policy = Retry(on=Transient, backoff=constant(0))
         assert await policy.call(Flaky(ConnectionError(), value=1)) == 1
-        assert policy._known == frozenset()
+        assert not policy._known
 
     async def test_an_exception_posing_as_cancellation_is_never_remembered(self) -> None:
         class Shifty(ConnectionError):
@@ -1206,7 +1175,7 @@ class TestKnownTypes:
             await policy.call(flaky)
         assert info.value.cancelled  # type: ignore[attr-defined]
         assert len(flaky.times) == 2  # the "cancelled" one was not retried
-        assert policy._known == frozenset()
+        assert not policy._known
 
     async def test_groups_are_never_remembered(self) -> None:
         policy = Retry(on=ConnectionError, backoff=constant(0))
@@ -1214,7 +1183,7 @@ class TestKnownTypes:
         assert await policy.call(Flaky(group, value=1)) == 1
         with pytest.raises(ExceptionGroup):
             await policy.call(Flaky(ExceptionGroup("g", [ValueError()])))
-        assert policy._known == frozenset()
+        assert not policy._known
 
     async def test_a_group_holding_cancellation_after_a_retried_group(self) -> None:
         class Custom(BaseException):
@@ -1238,7 +1207,7 @@ class TestKnownTypes:
 
 
 class TestImmutable:
-    """Options are read-only once built: the fast paths derive from them at construction."""
+    """Options are read-only once built; ``with_`` and copies make new policies."""
 
     @pytest.mark.parametrize(
         ("option", "value"),
@@ -1246,10 +1215,16 @@ class TestImmutable:
     )
     def test_setting_an_option_raises(self, option: str, value: Any) -> None:
         policy = Retry(attempts=2, backoff=constant(0.5))
-        with pytest.raises(AttributeError, match=f"make a new Retry to change '{option}'"):
+        with pytest.raises(AttributeError, match=rf"immutable once built; use \.with_\({option}="):
             setattr(policy, option, value)
         assert policy.attempts == 2
         assert policy.backoff == constant(0.5)
+
+    def test_deleting_an_option_raises(self) -> None:
+        policy = Retry(attempts=2)
+        with pytest.raises(AttributeError, match="immutable"):
+            del policy.attempts
+        assert policy.attempts == 2
 
     def test_a_subclass_may_add_its_own_attributes(self) -> None:
         class Tagged(Retry):
@@ -1259,17 +1234,46 @@ class TestImmutable:
                 super().__init__(attempts=2)
                 self.tag = tag
 
-        assert Tagged("x").tag == "x"
+        tagged = Tagged("x")
+        tagged.tag = "y"
+        assert tagged.tag == "y"
+        with pytest.raises(AttributeError, match="immutable"):
+            tagged.attempts = 5
 
-    def test_copies_are_built_policies_and_stay_read_only(self) -> None:
+    def test_with_changes_some_options_and_keeps_the_rest(self) -> None:
+        policy = Retry(attempts=2, backoff=constant(0.5), name="r", on=ConnectionError)
+        changed = policy.with_(attempts=5)
+        assert (changed.attempts, changed.backoff, changed.name, changed.on) == (
+            5,
+            constant(0.5),
+            "r",
+            ConnectionError,
+        )
+        assert policy.attempts == 2
+        with pytest.raises(ValueError, match="attempts must be"):
+            policy.with_(attempts=0)
+
+    def test_copies_and_pickles_are_built_policies_and_stay_read_only(self) -> None:
         import copy
+        import pickle
 
-        policy = Retry(attempts=2, backoff=constant(0.5), name="r")
-        for duplicate in (copy.copy(policy), copy.deepcopy(policy)):
-            assert (duplicate.attempts, duplicate.name) == (2, "r")
-            assert duplicate._fast_delay == 0.5
-            with pytest.raises(AttributeError, match="read-only"):
+        policy = Retry(attempts=2, backoff=constant(0.5), name="r", on=ConnectionError)
+        for duplicate in (
+            copy.copy(policy),
+            copy.deepcopy(policy),
+            pickle.loads(pickle.dumps(policy)),
+        ):
+            # ``random`` is copied with its generator, so it is equal in kind, not identity.
+            options = {**duplicate.options(), "random": None}
+            assert options == {**policy.options(), "random": None}
+            with pytest.raises(AttributeError, match="immutable"):
                 duplicate.attempts = 3
+
+    def test_a_policy_with_a_lambda_does_not_pickle(self) -> None:
+        import pickle
+
+        with pytest.raises((pickle.PicklingError, AttributeError)):
+            pickle.dumps(Retry(on=lambda exc: True))
 
 
 ORIGINS = [0.0, 1.0, 1000.3, 86_400.7, 1_000_003.7231]

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+import types
 from asyncio import get_running_loop
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Generator
 
 __all__ = [
     "NS",
@@ -145,14 +145,23 @@ class _TestingState:
 testing_state = _TestingState()
 
 
-def sleep(seconds: float) -> Coroutine[Any, Any, None]:
+@types.coroutine
+def _yield_once() -> Generator[None, None, None]:
+    """Hand control to the event loop once: what ``asyncio.sleep(0)`` does, minus its frame.
+
+    The task is rescheduled at once (``call_soon``), and a cancellation arrives here as it
+    would in ``asyncio.sleep(0)``.
+    """
+    yield
+
+
+def sleep(seconds: float) -> Awaitable[None]:
     """Wait ``seconds`` on the loop's clock; only a yield while testing mode is on.
 
-    A plain function returning ``asyncio.sleep``'s coroutine, so a retry's wait costs no
-    extra coroutine frame. Even a zero wait yields once: a retry loop must stay cancellable
-    and fair to other tasks.
+    A plain function returning what to await, so a wait costs no extra coroutine frame.
+    Even a zero wait yields once: a retry loop must stay cancellable and fair to other tasks.
     """
     running_loop()  # under trio, say so rather than fail inside asyncio
     if testing_state.no_wait or seconds <= 0:
-        return asyncio.sleep(0)
+        return _yield_once()
     return asyncio.sleep(seconds)

@@ -23,9 +23,8 @@ __all__ = [
     "Severity",
     "add_listener",
     "emit",
-    "observe_pipeline",
-    "observed",
-    "unobserve_pipeline",
+    "global_listeners",
+    "listening",
     "pipeline_listeners",
     "remove_listener",
     "validate_listeners",
@@ -53,47 +52,36 @@ class Event:
 
 Listener: TypeAlias = Callable[[Event], object]
 
-_global_listeners: list[Listener] = []
-#: True once anything listens beyond one strategy's own listeners (a global listener, or a
-#: pipeline with listeners). Strategies then also report per-call timings
-#: (``AttemptCompleted``, ``PipelineCompleted``); while False those cost one attribute read.
-observed = False
-_observing_pipelines = 0
+#: Listeners of every strategy (``add_listener``). Mutated in place, never rebound, so
+#: strategies import it once and test it per call.
+global_listeners: list[Listener] = []
 #: Listeners of the pipelines the current task's call runs in (a pipeline sets it).
 pipeline_listeners: ContextVar[tuple[Listener, ...]] = ContextVar(
     "stoic_pipeline_listeners", default=()
 )
 
 
+def listening(own: tuple[Listener, ...]) -> bool:
+    """Whether anyone can receive an event of a strategy whose own listeners are ``own``.
+
+    Decided per call, so a pipeline with listeners never makes an unrelated call build
+    events: the call's own strategy's listeners, those of the pipelines it runs in, and
+    the global ones are all there is.
+    """
+    return bool(own or global_listeners or pipeline_listeners.get())
+
+
 def add_listener(listener: Listener) -> None:
     """Deliver every event of every strategy to ``listener`` (in addition to per-strategy ones)."""
-    global observed
     if not callable(listener):
         raise TypeError(f"listener must be callable, got {listener!r}")
-    _global_listeners.append(listener)
-    observed = True
+    global_listeners.append(listener)
 
 
 def remove_listener(listener: Listener) -> None:
     """Stop delivering events to a listener added by ``add_listener``; unknown ones are ignored."""
-    global observed
     with contextlib.suppress(ValueError):
-        _global_listeners.remove(listener)
-    observed = bool(_global_listeners) or _observing_pipelines > 0
-
-
-def observe_pipeline() -> None:
-    """A pipeline with listeners exists: strategies report per-call timings from now on."""
-    global observed, _observing_pipelines
-    _observing_pipelines += 1
-    observed = True
-
-
-def unobserve_pipeline() -> None:
-    """A pipeline with listeners was garbage-collected."""
-    global observed, _observing_pipelines
-    _observing_pipelines -= 1
-    observed = bool(_global_listeners) or _observing_pipelines > 0
+        global_listeners.remove(listener)
 
 
 def validate_listeners(listeners: Iterable[Listener]) -> tuple[Listener, ...]:
@@ -121,8 +109,10 @@ def emit(listeners: Iterable[Listener], event: Event) -> None:
     A listener that raises ``Exception`` is logged with its traceback and skipped; the caller
     never sees it. ``BaseException`` (cancellation, interrupts) is not caught.
     """
-    for listener in (*listeners, *pipeline_listeners.get(), *_global_listeners):
-        try:
-            listener(event)
-        except Exception:
-            logger.exception("stoic listener %r failed on %s", listener, type(event).__name__)
+    # The global list is copied: a listener may remove itself while it runs.
+    for group in (listeners, pipeline_listeners.get(), tuple(global_listeners)):
+        for listener in group:
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("stoic listener %r failed on %s", listener, type(event).__name__)

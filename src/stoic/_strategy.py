@@ -13,11 +13,11 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, ClassVar, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, Self, TypeVar
 
 from stoic import _validate
 
-__all__ = ["P", "Strategy", "T", "strategy_class", "via_call"]
+__all__ = ["Frozen", "P", "Strategy", "T", "kinds", "strategy_class", "via_call"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -191,3 +191,58 @@ def via_call(
         return await call(fn, *args, **kwargs)  # type: ignore[no-any-return]
 
     return through_call
+
+
+class Frozen(Strategy):
+    """Base of stoic's own strategies: immutable once built, copied with ``with_``.
+
+    A constructor sets its fields, then calls ``_freeze()``; from then on assigning or
+    deleting one of them raises ``AttributeError``, so no option can be half-applied (a
+    strategy derives its fast paths from its options once). What changes while calls run
+    (a breaker's counts, a bulkhead's slots) lives in a state object the strategy holds,
+    never in its own fields. ``options()`` gives the constructor keywords that rebuild it;
+    ``with_``, ``copy`` and ``pickle`` go through them (pickling works where the options
+    pickle: a lambda does not). A copy starts with fresh state.
+    """
+
+    __slots__ = ("_built",)
+    # The fields stoic's own classes declare: read-only once built. A subclass written
+    # outside stoic may add and change attributes of its own.
+    _guarded: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.partition(".")[0] == "stoic":
+            own = cls.__dict__.get("__slots__", ())
+            cls._guarded = cls._guarded | {own} if isinstance(own, str) else cls._guarded | set(own)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in type(self)._guarded and getattr(self, "_built", False):
+            raise AttributeError(
+                f"{type(self).__name__} is immutable once built; use "
+                f".with_({name.lstrip('_')}=...) for a copy with a changed option"
+            )
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name in type(self)._guarded:
+            raise AttributeError(f"{type(self).__name__} is immutable once built")
+        object.__delattr__(self, name)
+
+    def _freeze(self) -> None:
+        object.__setattr__(self, "_built", True)
+
+    def options(self) -> dict[str, Any]:
+        """The constructor keywords that build an equal strategy (with fresh state)."""
+        raise NotImplementedError
+
+    def with_(self, **changes: Any) -> Self:
+        """A new strategy with these options changed and the others kept (fresh state)."""
+        return type(self)(**{**self.options(), **changes})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.options()))
+
+
+def _rebuild(cls: type[Frozen], options: dict[str, Any]) -> Frozen:
+    return cls(**options)

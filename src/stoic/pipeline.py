@@ -27,12 +27,11 @@ pass ``validate=False`` to build one anyway. ``describe()`` prints the order.
 from __future__ import annotations
 
 import operator
-import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from stoic import _clock, _configuration, _events, _validate
+from stoic import _clock, _configuration, _validate
 from stoic._classify import ExceptionFilter, never_handled
 from stoic._context import operation_var
 from stoic._events import (
@@ -40,7 +39,7 @@ from stoic._events import (
     Listener,
     Severity,
     emit,
-    observe_pipeline,
+    global_listeners,
     pipeline_listeners,
     validate_listeners,
 )
@@ -137,12 +136,6 @@ class Pipeline(Strategy):
         self._entry = (
             self._chain if self._plain else _in_context(self._chain, self.name, self._listeners)
         )
-        if self._listeners:
-            # Strategies report per-call timings while listeners can receive them: as long as
-            # ``_entry`` lives (the pipeline, each function it decorated and each running call
-            # hold it), not merely as long as the pipeline object does.
-            observe_pipeline()
-            weakref.finalize(self._entry, _events.unobserve_pipeline)
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(strategy) for strategy in self.strategies)
@@ -241,16 +234,15 @@ def _in_context(
     chain: Callable[..., Awaitable[T]], name: str | None, listeners: tuple[Listener, ...]
 ) -> Callable[..., Coroutine[Any, Any, T]]:
     """``chain`` run with the pipeline's name and listeners in context, timed when anything
-    listens. A closure over what it needs, not a bound method: the pipeline holding it would
-    be a reference cycle, and the observation it keeps alive would wait for the collector.
+    listens (decided per call). A closure over what it needs, not a bound method: the
+    pipeline holding it would be a reference cycle, freed only by the collector.
     """
 
     async def call_in_context(fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
         operation = operation_var.set(name) if name is not None else None
-        listening = (
-            pipeline_listeners.set((*pipeline_listeners.get(), *listeners)) if listeners else None
-        )
-        timed = bool(listeners) or _events.observed
+        outer = pipeline_listeners.get()
+        listening = pipeline_listeners.set((*outer, *listeners)) if listeners else None
+        timed = bool(listeners or outer or global_listeners)
         started = _clock.now() if timed else 0.0
         failure: BaseException | None = None
         try:

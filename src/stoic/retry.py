@@ -26,12 +26,10 @@ from __future__ import annotations
 import functools
 import math
 import random
-import types
 from collections.abc import (
     Awaitable,
     Callable,
     Coroutine,
-    Generator,
     Iterable,
     Iterator,
     Mapping,
@@ -52,11 +50,19 @@ from stoic._classify import (
 )
 from stoic._clock import testing_state
 from stoic._context import attempt_var
-from stoic._events import Event, Listener, Severity, emit, validate_listeners
-from stoic._strategy import P, Strategy, T
-from stoic.backoff import Backoff, Constant, _SeedExponential, exponential
+from stoic._events import (
+    Event,
+    Listener,
+    Severity,
+    emit,
+    global_listeners,
+    pipeline_listeners,
+    validate_listeners,
+)
+from stoic._strategy import Frozen, P, T
+from stoic.backoff import Backoff, _SeedExponential, exponential
 from stoic.exceptions import ResultRejected
-from stoic.timeout import _deadline, current_deadline
+from stoic.timeout import current_deadline
 
 __all__ = [
     "Attempt",
@@ -121,40 +127,56 @@ class AttemptCompleted(Event):
 _NOTHING: Any = object()
 
 
-@types.coroutine
-def _yield_once() -> Generator[None, None, None]:
-    """Hand control to the event loop once: what ``asyncio.sleep(0)`` does, minus its frame.
+class _Plan:
+    """The retry decision for one call: attempts made, the deadline, the backoff sequence.
 
-    The task is rescheduled at once (``call_soon``), and a cancellation arrives here as it
-    would in ``asyncio.sleep(0)``.
+    Synchronous and free of asyncio: ``next_delay`` says how long to wait before the next
+    attempt, or ``None`` to give up (``reason`` says why). Made only once a call has failed,
+    so the happy path never pays for it. The drivers (``Retry.call``, the decorator, the
+    ``async for`` loop) own the waiting, the attempts and the events.
     """
-    yield
 
+    __slots__ = ("attempt", "deadline", "delays", "hint", "limit", "max_delay", "reason", "start")
 
-class _CallState:
-    """Per-call bookkeeping, made only once a call has failed (the happy path never pays)."""
-
-    __slots__ = ("attempt", "deadline", "delays", "reason", "since_failure", "start")
-
-    def __init__(self, policy: Retry, start: float | None) -> None:
-        # ``None``: nothing needed the start time, so the call skipped that clock read; time
-        # then counts from the end of the first failed attempt.
-        self.since_failure = start is None
-        if start is None:
-            start = _clock.now()
+    def __init__(self, policy: Retry, start: float) -> None:
         self.start = start
         self.attempt = 1
         self.reason: GiveUpReason = "attempts"
         self.delays: Iterator[float] = policy.backoff.delays(policy._random)
+        self.hint = policy._hint if policy.delay_hint is not None else None
+        self.max_delay = policy.max_delay
+        # Testing mode caps attempts as the call starts retrying (``set_testing``).
+        limit = policy.attempts
+        if testing_state.attempts is not None:
+            limit = min(limit, testing_state.attempts)
+        self.limit = limit
         own = None if policy.deadline is None else start + policy.deadline
         outer = current_deadline()
-        if outer is None or (own is not None and own < outer):
-            self.deadline = own
-        else:
-            self.deadline = outer
+        self.deadline = outer if own is None or (outer is not None and outer <= own) else own
+
+    def next_delay(self, exc: BaseException | None, result: Any, now: float) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``, or ``None`` to give up."""
+        if self.attempt >= self.limit or (
+            testing_state.attempts is not None and self.attempt >= testing_state.attempts
+        ):
+            self.reason = "attempts"
+            return None
+        delay = next(self.delays)
+        if self.hint is not None:
+            hint = self.hint(result if exc is None else exc)
+            if hint is not None:
+                delay = hint
+        if delay > self.max_delay:
+            delay = self.max_delay
+        if testing_state.no_wait:
+            delay = 0.0
+        if self.deadline is not None and _clock.reached(now + delay, self.deadline):
+            self.reason = "deadline"
+            return None
+        return delay
 
 
-class Retry(Strategy):
+class Retry(Frozen):
     """A retry policy. Immutable; safe to share across call sites and concurrent calls.
 
     Options (all keyword-only; seconds are floats):
@@ -177,20 +199,19 @@ class Retry(Strategy):
     - ``name=None``, ``listeners=()``: for the ``RetryScheduled`` and ``RetryGaveUp`` events.
     - ``random=random.random``: the source of jitter, injectable for tests.
 
-    Timing: a call reads the clock before its first attempt only when something needs the
-    true start (a ``deadline``, or listeners timing attempts); otherwise the happy path never
-    reads it, and the ``elapsed`` of later events and of the give-up note counts from the end
-    of the first failed attempt (the note then says "after the first failure").
+    ``elapsed`` (in events and in the give-up note) counts from the start of the first
+    attempt. Events are built only when someone can receive them: the policy's listeners,
+    those of the pipelines the call runs in, or global ones, decided per call.
+
+    Immutable: ``with_(attempts=5)`` makes a changed copy.
     """
 
     __slots__ = (
-        "_fast_delay",
         "_known",
         "_listeners",
         "_match",
         "_on",
         "_random",
-        "_timed",
         "attempts",
         "backoff",
         "deadline",
@@ -228,8 +249,8 @@ class Retry(Strategy):
         self._on = on
         self._match = compile_matcher(on, parameter="on")
         # Exact exception types that ``on`` matches whatever the instance: a memo of the
-        # matcher's verdicts, not state (see ``_retryable``).
-        self._known: frozenset[type[BaseException]] = frozenset()
+        # matcher's verdicts, filled in place (see ``_retryable``), not state.
+        self._known: dict[type[BaseException], None] = {}
         self.on_result = on_result
         self.backoff = exponential() if backoff is None else backoff
         self.deadline = deadline
@@ -238,38 +259,21 @@ class Retry(Strategy):
         self.name = _validate.name(name)
         self._listeners = validate_listeners(listeners)
         self._random = random
-        # Whether a call must read the clock before its first attempt (else it waits until a
-        # failure): only a deadline, or someone timing attempts, needs the true start.
-        self._timed = self.deadline is not None or bool(self._listeners)
-        # The wait before every retry when no per-call state decides it: a constant backoff,
-        # no ``delay_hint``, no deadline, no listener. Set, a failed call retries in
-        # ``_retry_fast`` unless something observes it or an enclosing deadline bounds it.
-        self._fast_delay: float | None = (
-            min(self.backoff.delay, self.max_delay)
-            if type(self.backoff) is Constant
-            and delay_hint is None
-            and not self._timed
-            # A subclass that plans or retries its own way keeps its way.
-            and type(self)._plan is Retry._plan
-            and type(self)._retry is Retry._retry
-            else None
-        )
+        self._freeze()
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Immutable as documented, and relied on: the constructor derives ``_timed`` and
-        # ``_fast_delay`` from the options once, so a later change would be half-applied.
-        if name in _OPTIONS and hasattr(self, "_fast_delay"):
-            raise AttributeError(
-                f"Retry options are read-only once built; make a new Retry to change {name!r}"
-            )
-        object.__setattr__(self, name, value)
-
-    def __setstate__(self, state: Any) -> None:
-        # copy/deepcopy/pickle restore a built policy wholesale: bypass the read-only guard.
-        dict_state, slot_state = state if isinstance(state, tuple) else (state, None)
-        for mapping in (dict_state, slot_state):
-            for key, value in (mapping or {}).items():
-                object.__setattr__(self, key, value)
+    def options(self) -> dict[str, Any]:
+        return {
+            "attempts": self.attempts,
+            "on": self._on,
+            "on_result": self.on_result,
+            "backoff": self.backoff,
+            "deadline": self.deadline,
+            "delay_hint": self.delay_hint,
+            "max_delay": self.max_delay,
+            "name": self.name,
+            "listeners": self._listeners,
+            "random": self._random,
+        }
 
     def __repr__(self) -> str:
         parts = [f"attempts={self.attempts}", f"on={self._on!r}", f"backoff={self.backoff!r}"]
@@ -350,55 +354,59 @@ class Retry(Strategy):
         """Run ``fn(*args, **kwargs)`` under this policy and return its result."""
         if not _clock.asyncio_seen:
             _clock.first_call()
-        if self._timed or _events.observed:
-            return await self._call_timed(fn, args, kwargs)
-        # The untimed first attempt: no clock read, no event (see "Timing" above).
+        start = _clock.now()
+        listening = bool(self._listeners or global_listeners or pipeline_listeners.get())
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
             if type(exc) not in self._known and not self._retryable(exc, fn, args):
+                if listening:
+                    self._attempt_done(1, start, exc, False)
                 raise
             failure: BaseException | None = exc
             result = _NOTHING
         else:
             if self.on_result is None or not self.on_result(result):
+                if listening:
+                    self._attempt_done(1, start, None, False)
                 return result
             failure = None
         # Retried outside the ``except`` block, so later errors do not chain to this one.
-        if self._fast_delay is None or _events.observed or _deadline.get() is not None:
-            retrying = self._retry(fn, args, kwargs, None, failure, result)
-        else:
-            retrying = self._retry_fast(fn, args, kwargs, failure, result)
+        retrying = self._retry(fn, args, kwargs, start, listening, failure, result)
         failure = None  # the retry loop holds it now (and drops it before it waits)
         return await retrying
 
     def _decorate(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
-        """The decorator form; the signature is kept."""
-        on_result, policy, timed_call = self.on_result, self, self._call_timed
-        timed = self._timed
+        """The decorator form; the signature is kept.
 
-        # The body of ``call``, inlined: one coroutine per call instead of two.
+        The body of ``call``, inlined (one coroutine per call instead of two); the twin tests
+        in ``tests/test_retry.py`` run every behaviour through both.
+        """
+        on_result, policy, retry_ = self.on_result, self, self._retry
+        own = self._listeners
+
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             if not _clock.asyncio_seen:
                 _clock.first_call()
-            if timed or _events.observed:
-                return await timed_call(fn, args, kwargs)
+            start = _clock.now()
+            listening = bool(own or global_listeners or pipeline_listeners.get())
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
                 if type(exc) not in policy._known and not policy._retryable(exc, fn, args):
+                    if listening:
+                        policy._attempt_done(1, start, exc, False)
                     raise
                 failure: BaseException | None = exc
                 result = _NOTHING
             else:
                 if on_result is None or not on_result(result):
+                    if listening:
+                        policy._attempt_done(1, start, None, False)
                     return result
                 failure = None
-            if policy._fast_delay is None or _events.observed or _deadline.get() is not None:
-                again = policy._retry(fn, args, kwargs, None, failure, result)
-            else:
-                again = policy._retry_fast(fn, args, kwargs, failure, result)
+            again = retry_(fn, args, kwargs, start, listening, failure, result)
             failure = None  # the retry loop holds it now (and drops it before it waits)
             return await again
 
@@ -410,9 +418,9 @@ class Retry(Strategy):
         Raises ``NotAwaitable`` instead when ``exc`` is the failure to await what ``fn``
         returned: never retried (``TypeError`` is never remembered, so this always runs).
 
-        The fast paths test ``type(exc) in self._known`` first: a set lookup instead of the
-        matcher's ``isinstance`` checks. The set is replaced, never changed in place, so
-        concurrent calls (threads included) only ever see a complete one; it stays small. A
+        The drivers test ``type(exc) in self._known`` first: a dict lookup instead of the
+        matcher's ``isinstance`` checks. The memo only grows (to ``_KNOWN_MAX`` types), one
+        key at a time, which concurrent calls (threads included) can read while it does. A
         remembered class keeps its verdict if its ``__bases__`` is later reassigned (the one
         change to a class that can alter ``isinstance``; not worth a check on every failure).
         """
@@ -422,140 +430,75 @@ class Retry(Strategy):
             return False
         cls, known = type(exc), self._known
         if cls not in known and len(known) < _KNOWN_MAX and _matched_by_type(cls, self._on):
-            self._known = known | {cls}
+            known[cls] = None
         return True
-
-    async def _retry_fast(
-        self,
-        fn: Callable[..., Awaitable[T]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        failure: BaseException | None,
-        result: Any,
-    ) -> T:
-        """``_retry`` for a policy with a ``_fast_delay``, when nothing needs more.
-
-        The caller checked that nothing observes or bounds this call (no listener, no
-        enclosing deadline), so ``_retry``'s outcome depends on nothing but the attempts: no
-        ``_CallState``, no backoff iterator, no ``_plan``, one clock read (for the give-up
-        note). What may change while the call runs is read before every retry, as ``_plan``
-        does: testing mode, and a listener added meanwhile (``RetryScheduled``). A zero wait
-        still yields to the loop once. ``tests/test_retry.py::TestFastPath`` holds the two
-        paths to the same behaviour.
-        """
-        delay: float = self._fast_delay  # type: ignore[assignment]  # the caller checked
-        start = _clock.now()
-        attempt = 1
-        token: Token[int] | None = None
-        try:
-            while True:
-                if attempt >= self.attempts or (
-                    testing_state.attempts is not None and attempt >= testing_state.attempts
-                ):
-                    raise self._give_up(attempt, start, True, "attempts", failure, result)
-                if _events.observed:
-                    self._scheduled(attempt, start, failure, result)
-                failure = None  # not held while waiting (see ``_retry``)
-                if delay <= 0:
-                    await _yield_once()
-                else:
-                    await _clock.sleep(delay)
-                attempt += 1
-                if token is None:
-                    token = attempt_var.set(attempt)
-                else:
-                    attempt_var.set(attempt)
-                try:
-                    # ``fn(*args, **kwargs)`` copies ``kwargs`` into a new dict on every call.
-                    result = await (fn(*args, **kwargs) if kwargs else fn(*args))
-                except BaseException as exc:
-                    if type(exc) not in self._known and not self._retryable(exc, fn, args):
-                        if not never_handled(exc):  # cancellation passes untouched
-                            note(exc, _NOT_RETRIED, f"{_NOT_RETRIED}: attempt {attempt} raised it")
-                        raise
-                    failure, result = exc, _NOTHING
-                    continue
-                if self.on_result is not None and self.on_result(result):
-                    failure = None
-                    continue
-                return result  # type: ignore[no-any-return]
-        finally:
-            if token is not None:
-                attempt_var.reset(token)
-            failure = None  # its traceback holds this frame: no reference cycle
-
-    async def _call_timed(
-        self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> T:
-        """The first attempt when its start time matters (a deadline, or listeners)."""
-        start = _clock.now()
-        try:
-            result = await fn(*args, **kwargs)
-        except BaseException as exc:
-            if not self._retryable(exc, fn, args):
-                self._attempt_done(1, start, exc, False)
-                raise
-            failure: BaseException | None = exc
-            result = _NOTHING
-        else:
-            if self.on_result is None or not self.on_result(result):
-                self._attempt_done(1, start, None, False)
-                return result
-            failure = None
-        retrying = self._retry(fn, args, kwargs, start, failure, result)
-        failure = None  # the retry loop holds it now (and drops it before it waits)
-        return await retrying
 
     async def _retry(
         self,
         fn: Callable[..., Awaitable[T]],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        start: float | None,
+        start: float,
+        listening: bool,
         exc: BaseException | None,
         result: Any,
     ) -> T:
-        state = _CallState(self, start)
-        # Whether to time attempts and report them; fixed for the call, read once.
-        observing = bool(self._listeners) or _events.observed
-        if observing:
+        """The retry loop, after the first attempt failed (``exc``) or was rejected (``result``).
+
+        ``listening``, decided by the driver for the first attempt and again before each
+        later one, says whether to time attempts and build events.
+        """
+        if listening:
             self._attempt_done(1, start, exc, exc is None)
+        plan = _Plan(self, start)
         in_context: Token[int] | None = None
         try:
             while True:
-                delay = self._plan(state, exc, result)
+                now = _clock.now()
+                delay = plan.next_delay(exc, result, now)
                 if delay is None:
-                    raise self._give_up(
-                        state.attempt, state.start, state.since_failure, state.reason, exc, result
+                    raise self._give_up(plan, now, exc, result, listening)
+                if listening:
+                    emit(
+                        self._listeners,
+                        RetryScheduled(
+                            self.name, plan.attempt, delay, now - start, exc, _result(result)
+                        ),
                     )
                 # Not held while waiting: a live exception keeps its traceback's frames alive
                 # for the whole wait (in a hand-written loop, holding it cost ~10% per call).
                 exc = None
                 await _clock.sleep(delay)
-                state.attempt += 1
+                plan.attempt += 1
                 if in_context is None:
-                    in_context = attempt_var.set(state.attempt)
+                    in_context = attempt_var.set(plan.attempt)
                 else:
-                    attempt_var.set(state.attempt)
-                started = _clock.now() if observing else None
+                    attempt_var.set(plan.attempt)
+                # Asked again for each attempt (cheap, off the happy path): a listener added
+                # while the call runs sees the rest of it.
+                listening = bool(self._listeners or global_listeners or pipeline_listeners.get())
+                started = _clock.now() if listening else 0.0
                 try:
-                    result = await fn(*args, **kwargs)
+                    # ``fn(*args, **kwargs)`` copies ``kwargs`` into a new dict on every call.
+                    result = await (fn(*args, **kwargs) if kwargs else fn(*args))
                 except BaseException as error:
-                    if observing:
-                        self._attempt_done(state.attempt, started, error, False)
-                    if not self._retryable(error, fn, args):
+                    if type(error) not in self._known and not self._retryable(error, fn, args):
+                        if listening:
+                            self._attempt_done(plan.attempt, started, error, False)
                         if not never_handled(error):  # cancellation passes untouched
                             note(
                                 error,
                                 _NOT_RETRIED,
-                                f"{_NOT_RETRIED}: attempt {state.attempt} raised it",
+                                f"{_NOT_RETRIED}: attempt {plan.attempt} raised it",
                             )
                         raise
+                    if listening:
+                        self._attempt_done(plan.attempt, started, error, False)
                     exc, result = error, _NOTHING
                     continue
                 rejected = self.on_result is not None and self.on_result(result)
-                if observing:
-                    self._attempt_done(state.attempt, started, None, rejected)
+                if listening:
+                    self._attempt_done(plan.attempt, started, None, rejected)
                 if rejected:
                     exc = None
                     continue
@@ -568,11 +511,10 @@ class Retry(Strategy):
             exc = None
 
     def _attempt_done(
-        self, attempt: int, started: float | None, exc: BaseException | None, rejected: bool
+        self, attempt: int, started: float, exc: BaseException | None, rejected: bool
     ) -> None:
-        """Report one finished attempt, when anyone listens; cancellation is not reported."""
-        if started is None or not (self._listeners or _events.observed):
-            return
+        """Report one finished attempt (the caller knows someone listens); cancellation is not
+        reported."""
         if exc is not None and never_handled(exc):
             return
         outcome: Literal["success", "failure", "rejected"] = (
@@ -580,37 +522,6 @@ class Retry(Strategy):
         )
         duration = _clock.now() - started
         emit(self._listeners, AttemptCompleted(self.name, attempt, duration, outcome, exc))
-
-    # -- the decision, shared by every form -------------------------------------------------
-
-    def _plan(self, state: _CallState, exc: BaseException | None, result: Any) -> float | None:
-        """Seconds to wait before the next attempt, or ``None`` to give up (``state.reason``)."""
-        observing = self._listeners or _events.observed
-        now = _clock.now() if observing or state.deadline is not None else 0.0
-        limit = self.attempts
-        if testing_state.attempts is not None:
-            limit = min(limit, testing_state.attempts)
-        if state.attempt >= limit:
-            state.reason = "attempts"
-            return None
-        delay = next(state.delays)
-        if self.delay_hint is not None:
-            hint = self._hint(result if exc is None else exc)
-            if hint is not None:
-                delay = hint
-        delay = min(delay, self.max_delay)
-        if testing_state.no_wait:
-            delay = 0.0
-        if state.deadline is not None and _clock.reached(now + delay, state.deadline):
-            state.reason = "deadline"
-            return None
-        if observing:
-            elapsed = now - state.start
-            emit(
-                self._listeners,
-                RetryScheduled(self.name, state.attempt, delay, elapsed, exc, _result(result)),
-            )
-        return delay
 
     def _hint(self, outcome: Any) -> float | None:
         """The ``delay_hint`` for ``outcome``, or ``None``; a failing hint never breaks the call.
@@ -640,43 +551,26 @@ class Retry(Strategy):
         # loop that burns every attempt in no time: the backoff decides that wait instead.
         return seconds if seconds > 0 else None
 
-    def _scheduled(
-        self, attempt: int, start: float, exc: BaseException | None, result: Any
-    ) -> None:
-        """Emit ``RetryScheduled`` for the fast path, as ``_plan`` does (testing: no wait)."""
-        assert self._fast_delay is not None
-        elapsed = _clock.now() - start
-        delay = 0.0 if testing_state.no_wait else self._fast_delay
-        emit(
-            self._listeners,
-            RetryScheduled(self.name, attempt, delay, elapsed, exc, _result(result)),
-        )
-
     def _give_up(
-        self,
-        attempt: int,
-        start: float,
-        since_failure: bool,
-        reason: GiveUpReason,
-        exc: BaseException | None,
-        result: Any,
+        self, plan: _Plan, now: float, exc: BaseException | None, result: Any, listening: bool
     ) -> BaseException:
         """Emit ``RetryGaveUp``; return what to raise: ``exc`` noted, or ``ResultRejected``."""
-        elapsed = _clock.now() - start
-        emit(
-            self._listeners, RetryGaveUp(self.name, attempt, elapsed, exc, _result(result), reason)
-        )
+        elapsed = now - plan.start
+        if listening:
+            emit(
+                self._listeners,
+                RetryGaveUp(self.name, plan.attempt, elapsed, exc, _result(result), plan.reason),
+            )
         why = (
-            "the deadline allows no further attempt" if reason == "deadline" else "no attempts left"
+            "the deadline allows no further attempt"
+            if plan.reason == "deadline"
+            else "no attempts left"
         )
         if exc is None:
-            rejected = ResultRejected(result, attempt, elapsed)
+            rejected = ResultRejected(result, plan.attempt, elapsed)
             rejected.add_note(f"{_GAVE_UP}: {why}")
             return rejected
-        since = " after the first failure" if since_failure else ""
-        note(
-            exc, _GAVE_UP, f"{_GAVE_UP} after {attempt} attempt(s) in {elapsed:.3f}s{since}: {why}"
-        )
+        note(exc, _GAVE_UP, f"{_GAVE_UP} after {plan.attempt} attempt(s) in {elapsed:.3f}s: {why}")
         return exc
 
     # -- the attempt-loop form --------------------------------------------------------------
@@ -708,11 +602,6 @@ def _overlap(retried: object, answered: object) -> bool:
     return any(issubclass(a, b) or issubclass(b, a) for a in left for b in right)
 
 
-# What ``Retry.__setattr__`` keeps read-only once the policy is built.
-_OPTIONS = frozenset(
-    {"attempts", "on_result", "backoff", "deadline", "delay_hint", "max_delay", "name"}
-    | {"_on", "_match", "_listeners", "_random", "_timed", "_fast_delay"}
-)
 _KNOWN_MAX = 32  # exception types a policy remembers as always retryable
 # A ``TypeError`` may be stoic's to report (``check_awaited``): never taken on trust.
 _NEVER_OR_GROUP = (*_NEVER, BaseExceptionGroup, TypeError)
@@ -778,16 +667,17 @@ class Attempt:
 
 
 class _Attempts:
-    """The per-loop state of ``async for attempt in policy``."""
+    """The per-loop state of ``async for attempt in policy``: the third driver of ``_Plan``."""
 
-    __slots__ = ("_delay", "_done", "_policy", "_started", "_state")
+    __slots__ = ("_delay", "_done", "_listening", "_plan", "_policy", "_started")
 
     def __init__(self, policy: Retry) -> None:
         self._policy = policy
-        self._state: _CallState | None = None
+        self._plan: _Plan | None = None
         self._delay: float | None = None
         self._done = False
         self._started = 0.0
+        self._listening = False
 
     def __aiter__(self) -> _Attempts:
         return self
@@ -797,10 +687,14 @@ class _Attempts:
             _clock.first_call()
         if self._done:
             raise StopAsyncIteration
-        state = self._state
-        if state is None:
+        plan = self._plan
+        if plan is None:
+            policy = self._policy
             self._started = _clock.now()
-            self._state = state = _CallState(self._policy, self._started)
+            self._listening = bool(
+                policy._listeners or global_listeners or pipeline_listeners.get()
+            )
+            self._plan = plan = _Plan(policy, self._started)
         elif self._delay is None:
             # The previous block ended without an exception: the work is done.
             self._done = True
@@ -808,25 +702,30 @@ class _Attempts:
         else:
             delay, self._delay = self._delay, None
             await _clock.sleep(delay)
-            state.attempt += 1
+            plan.attempt += 1
             self._started = _clock.now()
-        return Attempt(self, state.attempt)
+        return Attempt(self, plan.attempt)
 
     def _finished(self, exc: BaseException | None) -> bool:
-        policy, state = self._policy, self._state
-        assert state is not None
-        policy._attempt_done(state.attempt, self._started, exc, False)
+        policy, plan, listening = self._policy, self._plan, self._listening
+        assert plan is not None
+        if listening:
+            policy._attempt_done(plan.attempt, self._started, exc, False)
         if exc is None or not policy._match(exc):
             self._done = True
             return False
-        self._delay = policy._plan(state, exc, _NOTHING)
+        now = _clock.now()
+        self._delay = plan.next_delay(exc, _NOTHING, now)
         if self._delay is None:
             self._done = True
             # Adds the note; ``exc`` propagates as is.
-            policy._give_up(
-                state.attempt, state.start, state.since_failure, state.reason, exc, _NOTHING
-            )
+            policy._give_up(plan, now, exc, _NOTHING, listening)
             return False
+        if listening:
+            emit(
+                policy._listeners,
+                RetryScheduled(policy.name, plan.attempt, self._delay, now - plan.start, exc, None),
+            )
         return True
 
 
