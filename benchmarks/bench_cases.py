@@ -43,21 +43,21 @@ RETRY_OK = group(
 
 @case(RETRY_OK, "stoic `@retry(attempts=3)`", "stoic")
 def _stoic_retry_decorator() -> Runner:
-    from stoic.retry import retry
+    from stoic._retry import retry
 
     return loop0(retry(attempts=3)(ok))
 
 
 @case(RETRY_OK, "stoic `Retry.call`", "stoic")
 def _stoic_retry_call() -> Runner:
-    from stoic.retry import Retry
+    from stoic._retry import Retry
 
     return loop1(Retry(attempts=3).call, ok)
 
 
 @case(RETRY_OK, "stoic `async for attempt in Retry`", "stoic")
 def _stoic_retry_loop() -> Runner:
-    from stoic.retry import Retry
+    from stoic._retry import Retry
 
     policy = Retry(attempts=3)
 
@@ -152,16 +152,16 @@ def _hand_loop() -> Runner:
 
 @case(RETRY_FAIL, "stoic `@retry(backoff=constant(0))`", "stoic")
 def _stoic_fail_decorator() -> Runner:
+    from stoic._retry import retry
     from stoic.backoff import constant
-    from stoic.retry import retry
 
     return loop0(retry(attempts=3, backoff=constant(0))(flaky_once()))
 
 
 @case(RETRY_FAIL, "stoic `Retry.call`", "stoic")
 def _stoic_fail_call() -> Runner:
+    from stoic._retry import Retry
     from stoic.backoff import constant
-    from stoic.retry import Retry
 
     return loop1(Retry(attempts=3, backoff=constant(0)).call, flaky_once())
 
@@ -218,9 +218,9 @@ BREAKER = group(
 
 def _stoic_breaker(**options: Any) -> Any:
     try:
-        from stoic.circuit_breaker import CircuitBreaker
+        from stoic._circuit_breaker import CircuitBreaker
     except ImportError as error:  # the module may still be in progress
-        raise Unavailable(f"stoic.circuit_breaker does not import: {error}") from error
+        raise Unavailable(f"stoic._circuit_breaker does not import: {error}") from error
     return CircuitBreaker(**options)
 
 
@@ -308,21 +308,21 @@ def _semaphore() -> Runner:
 
 @case(BULKHEAD, "stoic `Bulkhead.call`", "stoic")
 def _stoic_bulkhead_call() -> Runner:
-    from stoic.bulkhead import Bulkhead
+    from stoic._bulkhead import Bulkhead
 
     return loop1(Bulkhead(max_concurrent=10).call, ok)
 
 
 @case(BULKHEAD, "stoic `async with bulkhead`", "stoic")
 def _stoic_bulkhead_with() -> Runner:
-    from stoic.bulkhead import Bulkhead
+    from stoic._bulkhead import Bulkhead
 
     return loop_with(Bulkhead(max_concurrent=10), ok)
 
 
 @case(BULKHEAD, "stoic `@Bulkhead(10)`", "stoic")
 def _stoic_bulkhead_decorator() -> Runner:
-    from stoic.bulkhead import Bulkhead
+    from stoic._bulkhead import Bulkhead
 
     return loop0(Bulkhead(max_concurrent=10)(ok))
 
@@ -381,7 +381,7 @@ def _contended_semaphore() -> Runner:
 
 @case(CONTENDED, "stoic `Bulkhead.call`", "stoic")
 def _contended_stoic_call() -> Runner:
-    from stoic.bulkhead import Bulkhead
+    from stoic._bulkhead import Bulkhead
 
     def make(n: int) -> Any:
         call = Bulkhead(max_concurrent=10, max_waiting=n).call
@@ -396,7 +396,7 @@ def _contended_stoic_call() -> Runner:
 
 @case(CONTENDED, "stoic `async with bulkhead`", "stoic")
 def _contended_stoic_with() -> Runner:
-    from stoic.bulkhead import Bulkhead
+    from stoic._bulkhead import Bulkhead
 
     def make(n: int) -> Any:
         bulkhead = Bulkhead(max_concurrent=10, max_waiting=n)
@@ -446,7 +446,7 @@ RATE = group(
 
 
 def _stoic_limiter() -> Any:
-    from stoic.rate_limit import RateLimiter
+    from stoic._rate_limit import RateLimiter
 
     return RateLimiter(1e9, per=1.0)  # the fastest rate allowed: one turn per nanosecond
 

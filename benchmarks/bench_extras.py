@@ -48,27 +48,27 @@ async def _bytes_per_instance(make: Callable[[int], Any], count: int) -> float:
 
 def _stoic_breaker_maker(**options: Any) -> Callable[[int], Any]:
     try:
-        from stoic.circuit_breaker import CircuitBreaker
+        from stoic._circuit_breaker import CircuitBreaker
     except ImportError as error:
-        raise Unavailable(f"stoic.circuit_breaker does not import: {error}") from error
+        raise Unavailable(f"stoic._circuit_breaker does not import: {error}") from error
     return lambda i: CircuitBreaker(**options)
 
 
 def _stoic_shared_config() -> Callable[[int], Any]:
-    from stoic.circuit_breaker import CircuitBreaker, CircuitBreakerConfig
+    from stoic._circuit_breaker import CircuitBreaker, CircuitBreakerConfig
 
     config = CircuitBreakerConfig()
     return lambda i: CircuitBreaker(config)
 
 
 def _stoic_bulkhead() -> Callable[[int], Any]:
-    from stoic.bulkhead import Bulkhead
+    from stoic._bulkhead import Bulkhead
 
     return lambda i: Bulkhead(max_concurrent=10)
 
 
 def _stoic_retry() -> Callable[[int], Any]:
-    from stoic.retry import Retry
+    from stoic._retry import Retry
 
     return lambda i: Retry()
 
@@ -86,7 +86,7 @@ def _pyresilience() -> Callable[[int], Any]:
 
 
 def _stoic_rate_limiter() -> Callable[[int], Any]:
-    from stoic.rate_limit import RateLimiter
+    from stoic._rate_limit import RateLimiter
 
     return lambda i: RateLimiter(100)
 

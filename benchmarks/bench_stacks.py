@@ -28,8 +28,8 @@ STACK = group(
 
 
 def _stoic_stack() -> tuple[Any, Any, Any]:
-    from stoic.bulkhead import Bulkhead
-    from stoic.retry import Retry
+    from stoic._bulkhead import Bulkhead
+    from stoic._retry import Retry
 
     return Retry(attempts=3), _stoic_breaker(), Bulkhead(max_concurrent=10)
 
@@ -48,9 +48,9 @@ def _stoic_stack_decorators() -> Runner:
 
 def _pipeline(*strategies: Any) -> Any:
     try:
-        from stoic.pipeline import Pipeline
+        from stoic._pipeline import Pipeline
     except ImportError as error:  # the module may still be in progress
-        raise Unavailable(f"stoic.pipeline does not import: {error}") from error
+        raise Unavailable(f"stoic._pipeline does not import: {error}") from error
     return Pipeline(*strategies)
 
 
@@ -126,7 +126,7 @@ def _asyncio_timeouts() -> Runner:
 
 
 def _stoic_timeouts() -> tuple[Any, Any]:
-    from stoic.timeout import timeout
+    from stoic._timeout import timeout
 
     return timeout(10), timeout(5)
 
@@ -227,14 +227,14 @@ def _listener(event: object) -> None:
 
 @case(TELEMETRY, "happy path, no listener", "stoic")
 def _telemetry_off() -> Runner:
-    from stoic.retry import Retry
+    from stoic._retry import Retry
 
     return loop1(Retry(attempts=3).call, ok)
 
 
 @case(TELEMETRY, "happy path, one listener", "stoic")
 def _telemetry_on() -> Runner:
-    from stoic.retry import Retry
+    from stoic._retry import Retry
 
     return loop1(Retry(attempts=3, listeners=[_listener]).call, ok)
 
@@ -242,7 +242,7 @@ def _telemetry_on() -> Runner:
 @case(TELEMETRY, "happy path, one global listener (`add_listener`)", "stoic")
 def _telemetry_global() -> Runner:
     from stoic._events import add_listener, remove_listener
-    from stoic.retry import Retry
+    from stoic._retry import Retry
 
     inner = loop1(Retry(attempts=3).call, ok)
 
@@ -258,16 +258,16 @@ def _telemetry_global() -> Runner:
 
 @case(TELEMETRY, "failing once, no listener", "stoic")
 def _telemetry_fail_off() -> Runner:
+    from stoic._retry import Retry
     from stoic.backoff import constant
-    from stoic.retry import Retry
 
     return loop1(Retry(attempts=3, backoff=constant(0)).call, flaky_once())
 
 
 @case(TELEMETRY, "failing once, one listener", "stoic")
 def _telemetry_fail_on() -> Runner:
+    from stoic._retry import Retry
     from stoic.backoff import constant
-    from stoic.retry import Retry
 
     policy = Retry(attempts=3, backoff=constant(0), listeners=[_listener])
     return loop1(policy.call, flaky_once())

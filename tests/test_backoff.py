@@ -6,11 +6,15 @@ import itertools
 import random
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from stoic.backoff import Backoff, constant, exponential, linear
-from stoic.backoff import _SeedExponential as SeedExponential
+from stoic.backoff import (
+    Backoff,
+    _SeedExponential as SeedExponential,
+    constant,
+    exponential,
+    linear,
+)
 
 
 def take(policy: Backoff, n: int, seed: int = 0) -> list[float]:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from stoic import _clock
+from stoic._bulkhead import Bulkhead, BulkheadStatistics, CallRejectedByBulkhead
 from stoic._events import Event
-from stoic.bulkhead import Bulkhead, BulkheadStatistics, CallRejectedByBulkhead
 from stoic.exceptions import BulkheadFull, RejectedCall
 
 

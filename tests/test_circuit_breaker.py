@@ -8,13 +8,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from hypothesis import settings
-from hypothesis import strategies as st
+from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from stoic import _clock
-from stoic._events import Event
-from stoic.circuit_breaker import (
+from stoic._circuit_breaker import (
     CallRejectedByBreaker,
     CircuitBreaker,
     CircuitBreakerConfig,
@@ -22,6 +20,7 @@ from stoic.circuit_breaker import (
     CircuitState,
     CircuitStateChanged,
 )
+from stoic._events import Event
 from stoic.exceptions import CircuitBreakerOpen
 from stoic.testing import VirtualClock
 
@@ -974,8 +973,8 @@ class TestRetryAfterWhileProbing:
     async def test_a_retry_honouring_the_hint_waits_for_the_probe_instead_of_spinning(
         self,
     ) -> None:
+        from stoic._retry import Retry, retry_after_hint
         from stoic.backoff import constant
-        from stoic.retry import Retry, retry_after_hint
 
         breaker = CircuitBreaker(failure_threshold=1, timeout=5.0)
         await fail_times(breaker, 1)

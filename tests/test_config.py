@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
+from stoic._bulkhead import Bulkhead
+from stoic._circuit_breaker import CircuitBreaker
+from stoic._fallback import Fallback
+from stoic._pipeline import Pipeline
+from stoic._rate_limit import RateLimiter
+from stoic._retry import Retry
+from stoic._timeout import Timeout, timeout
 from stoic.backoff import constant, exponential, linear
-from stoic.bulkhead import Bulkhead
-from stoic.circuit_breaker import CircuitBreaker
 from stoic.config import load_pipelines, pipeline_from_config, pipeline_to_config
-from stoic.fallback import Fallback
-from stoic.pipeline import Pipeline
-from stoic.rate_limit import RateLimiter
 from stoic.registry import Registry
-from stoic.retry import Retry
-from stoic.timeout import Timeout, timeout
 
 PAYMENTS: dict[str, Any] = {
     "name": "payments",

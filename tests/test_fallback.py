@@ -13,7 +13,7 @@ import pytest
 
 from stoic import _clock
 from stoic._events import Event
-from stoic.fallback import (
+from stoic._fallback import (
     Fallback,
     FallbackContext,
     FallbackUsed,

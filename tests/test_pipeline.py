@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 
+from stoic._bulkhead import Bulkhead
+from stoic._circuit_breaker import CircuitBreaker, CircuitState
 from stoic._context import call_context
 from stoic._events import Event
+from stoic._fallback import Fallback
+from stoic._pipeline import Pipeline
+from stoic._rate_limit import RateLimiter
+from stoic._retry import Retry, RetryScheduled, retry_after_hint
+from stoic._timeout import TimeoutExpired, remaining, timeout
 from stoic.backoff import constant
-from stoic.bulkhead import Bulkhead
-from stoic.circuit_breaker import CircuitBreaker, CircuitState
 from stoic.exceptions import CircuitBreakerOpen, RateLimited, TimeoutExceeded
-from stoic.fallback import Fallback
-from stoic.pipeline import Pipeline
-from stoic.rate_limit import RateLimiter
-from stoic.retry import Retry, RetryScheduled, retry_after_hint
-from stoic.timeout import TimeoutExpired, remaining, timeout
 from tests.timeline import clock_origin, elapsed  # noqa: F401  (autouse fixture)
 
 
@@ -379,7 +379,7 @@ class TestStandardPipeline:
     """The ready pipeline for remote calls, with documented defaults."""
 
     def test_defaults(self) -> None:
-        from stoic.pipeline import standard_pipeline
+        from stoic._pipeline import standard_pipeline
 
         pipeline = standard_pipeline("github")
         bulkhead, total, retry, breaker, attempt = pipeline.strategies
@@ -399,20 +399,20 @@ class TestStandardPipeline:
         assert breaker.name == "github.circuit_breaker"
 
     def test_overrides(self) -> None:
-        from stoic.pipeline import standard_pipeline
+        from stoic._pipeline import standard_pipeline
 
         pipeline = standard_pipeline(attempts=2, total_timeout=5.0, attempt_timeout=1.0)
         assert pipeline.strategies[2].attempts == 2  # type: ignore[attr-defined]
         assert pipeline.strategies[1].seconds == 5.0  # type: ignore[attr-defined]
 
     def test_inconsistent_overrides_are_rejected(self) -> None:
-        from stoic.pipeline import standard_pipeline
+        from stoic._pipeline import standard_pipeline
 
         with pytest.raises(ValueError, match="can never fire"):
             standard_pipeline(total_timeout=5.0)
 
     async def test_honours_retry_after_and_attempt_timeout(self) -> None:
-        from stoic.pipeline import standard_pipeline
+        from stoic._pipeline import standard_pipeline
 
         starts: list[float] = []
 
@@ -435,7 +435,7 @@ class TestPipelineCompleted:
     """Each call through a listened-to pipeline reports its duration and outcome once."""
 
     async def test_success_and_failure(self) -> None:
-        from stoic.pipeline import PipelineCompleted
+        from stoic._pipeline import PipelineCompleted
 
         events: list[Event] = []
         pipeline = Pipeline(timeout(5), name="p", listeners=[events.append])
@@ -450,7 +450,7 @@ class TestPipelineCompleted:
         assert isinstance(completed[1].exception, TimeoutExceeded)
 
     async def test_cancelled_call_is_not_reported(self) -> None:
-        from stoic.pipeline import PipelineCompleted
+        from stoic._pipeline import PipelineCompleted
 
         events: list[Event] = []
         pipeline = Pipeline(Retry(), listeners=[events.append])
@@ -463,7 +463,7 @@ class TestPipelineCompleted:
 
     async def test_global_listener_sees_named_pipelines_only(self) -> None:
         from stoic._events import add_listener, remove_listener
-        from stoic.pipeline import PipelineCompleted
+        from stoic._pipeline import PipelineCompleted
 
         events: list[Event] = []
         add_listener(events.append)

@@ -11,16 +11,15 @@ import threading
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from stoic import _clock
 from stoic._events import Event
+from stoic._rate_limit import CallRejectedByRateLimiter, RateLimiter, RateLimiterStatistics
+from stoic._retry import Retry, retry_after_hint
+from stoic._timeout import timeout
 from stoic.exceptions import RateLimited, RejectedCall, StoicError
-from stoic.rate_limit import CallRejectedByRateLimiter, RateLimiter, RateLimiterStatistics
-from stoic.retry import Retry, retry_after_hint
 from stoic.testing import VirtualClock, run, set_testing
-from stoic.timeout import timeout
 
 
 async def ok() -> int:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from stoic.circuit_breaker import CircuitBreaker, CircuitState
+from stoic._circuit_breaker import CircuitBreaker, CircuitState
 from stoic.registry import Registry, default_registry, get_or_create
 
 

@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 
 from stoic._events import Event
-from stoic.backoff import constant, exponential, linear
-from stoic.exceptions import ResultRejected
-from stoic.retry import (
+from stoic._retry import (
     AttemptCompleted,
     Retry,
     RetryGaveUp,
@@ -23,8 +21,10 @@ from stoic.retry import (
     retry_after_hint,
     retry_with_backoff,
 )
+from stoic._timeout import timeout
+from stoic.backoff import constant, exponential, linear
+from stoic.exceptions import ResultRejected
 from stoic.testing import set_testing
-from stoic.timeout import timeout
 from tests.timeline import clock_origin, elapsed  # noqa: F401  (autouse fixture)
 
 
@@ -700,15 +700,15 @@ class TestRetryAfterHint:
     """``retry_after_hint`` reads attributes and Retry-After headers."""
 
     def test_retry_after_attribute(self) -> None:
+        from stoic._retry import retry_after_hint
         from stoic.exceptions import CircuitBreakerOpen
-        from stoic.retry import retry_after_hint
 
         assert retry_after_hint(CircuitBreakerOpen(retry_after=2.5)) == 2.5
 
     def test_response_header(self) -> None:
         from types import SimpleNamespace
 
-        from stoic.retry import retry_after_hint
+        from stoic._retry import retry_after_hint
 
         exc = SimpleNamespace(response=SimpleNamespace(headers={"Retry-After": " 7 "}))
         assert retry_after_hint(exc) == 7.0
@@ -716,7 +716,7 @@ class TestRetryAfterHint:
     def test_http_date_and_missing_fall_back_to_backoff(self) -> None:
         from types import SimpleNamespace
 
-        from stoic.retry import retry_after_hint
+        from stoic._retry import retry_after_hint
 
         dated = SimpleNamespace(headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
         assert retry_after_hint(dated) is None
@@ -758,7 +758,7 @@ class TestAttemptCompleted:
 
         import stoic._events as events_module
 
-        retry_module = sys.modules["stoic.retry"]
+        retry_module = sys.modules["stoic._retry.policy"]
 
         emitted: list[Event] = []
         assert not events_module.global_listeners
@@ -1114,9 +1114,9 @@ class TestListeningPerCall:
         listening = Pipeline(Retry(), listeners=[heard.append])
         built: list[str] = []
         for name in ("AttemptCompleted", "RetryScheduled", "RetryGaveUp"):
-            cls = getattr(sys.modules["stoic.retry"], name)
+            cls = getattr(sys.modules["stoic._retry.policy"], name)
             monkeypatch.setattr(
-                sys.modules["stoic.retry"],
+                sys.modules["stoic._retry.policy"],
                 name,
                 lambda *args, _cls=cls, _name=name, **kwargs: (
                     built.append(_name) or _cls(*args, **kwargs)

@@ -9,8 +9,8 @@ import math
 import pytest
 
 from stoic._events import Event
+from stoic._timeout import TimeoutExpired, current_deadline, remaining, timeout
 from stoic.exceptions import TimeoutExceeded
-from stoic.timeout import TimeoutExpired, current_deadline, remaining, timeout
 from tests.timeline import clock_origin, elapsed  # noqa: F401  (autouse fixture)
 
 

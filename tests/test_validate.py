@@ -237,7 +237,7 @@ class TestNumbers:
         assert asyncio.get_running_loop().time() - start == pytest.approx(0.5)
 
     def test_retry_after_hint_of_a_huge_number_is_no_hint(self) -> None:
-        from stoic.retry import retry_after_hint
+        from stoic._retry import retry_after_hint
 
         class Huge(Exception):
             retry_after = 10**400

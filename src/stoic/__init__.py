@@ -2,12 +2,12 @@
 
 Retry with backoff, timeouts and deadlines, circuit breaker, bulkhead, rate limiter, fallback,
 partial-failure batches and exception-group helpers. ``stoic.testing`` has virtual time.
+Every public name is importable from here; the modules behind them are private.
 """
 
 # ``import stoic`` loads no strategy: each name is imported on first use (PEP 562), so a
 # program pays, at startup, for the strategies it uses and nothing else (``import stoic``
 # alone does not even import ``asyncio``). Type checkers read the imports below.
-
 from __future__ import annotations
 
 import sys
@@ -16,74 +16,113 @@ import sys
 # Type checkers treat any ``TYPE_CHECKING`` name as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from types import ModuleType
     from typing import Any
 
-    from stoic._context import CallContext, call_context
-    from stoic._events import Event, Listener, Severity, add_listener, remove_listener
-    from stoic._strategy import Strategy
-    from stoic.backoff import Backoff, Jitter, constant, exponential, linear
-    from stoic.batch import Outcome, gather_outcomes, gather_partial, map_outcomes, map_partial
-    from stoic.bulkhead import Bulkhead, BulkheadStatistics, CallRejectedByBulkhead
-    from stoic.circuit_breaker import (
-        CallRejectedByBreaker,
-        CircuitBreaker,
-        CircuitBreakerConfig,
-        CircuitBreakerStatistics,
-        CircuitState,
-        CircuitStateChanged,
+    from stoic._bulkhead import (
+        Bulkhead as Bulkhead,
+        BulkheadStatistics as BulkheadStatistics,
+        CallRejectedByBulkhead as CallRejectedByBulkhead,
+    )
+    from stoic._circuit_breaker import (
+        CallRejectedByBreaker as CallRejectedByBreaker,
+        CircuitBreaker as CircuitBreaker,
+        CircuitBreakerConfig as CircuitBreakerConfig,
+        CircuitBreakerStatistics as CircuitBreakerStatistics,
+        CircuitState as CircuitState,
+        CircuitStateChanged as CircuitStateChanged,
+    )
+    from stoic._context import (
+        CallContext as CallContext,
+        call_context as call_context,
+    )
+    from stoic._events import (
+        Event as Event,
+        Listener as Listener,
+        Severity as Severity,
+        add_listener as add_listener,
+        remove_listener as remove_listener,
+    )
+    from stoic._fallback import (
+        Fallback as Fallback,
+        FallbackContext as FallbackContext,
+        FallbackUsed as FallbackUsed,
+        with_fallback as with_fallback,
+        with_fallback_chain as with_fallback_chain,
+    )
+    from stoic._pipeline import (
+        Pipeline as Pipeline,
+        PipelineCompleted as PipelineCompleted,
+        standard_pipeline as standard_pipeline,
+    )
+    from stoic._rate_limit import (
+        CallRejectedByRateLimiter as CallRejectedByRateLimiter,
+        RateLimiter as RateLimiter,
+        RateLimiterStatistics as RateLimiterStatistics,
+    )
+    from stoic._retry import (
+        Attempt as Attempt,
+        AttemptCompleted as AttemptCompleted,
+        Retry as Retry,
+        RetryGaveUp as RetryGaveUp,
+        RetryScheduled as RetryScheduled,
+        async_retry as async_retry,
+        retry as retry,
+        retry_after_hint as retry_after_hint,
+        retry_with_backoff as retry_with_backoff,
+    )
+    from stoic._strategy import Strategy as Strategy
+    from stoic._timeout import (
+        Timeout as Timeout,
+        TimeoutExpired as TimeoutExpired,
+        current_deadline as current_deadline,
+        remaining as remaining,
+        timeout as timeout,
+    )
+    from stoic.backoff import (
+        Backoff as Backoff,
+        Jitter as Jitter,
+        constant as constant,
+        exponential as exponential,
+        linear as linear,
+    )
+    from stoic.batch import (
+        Outcome as Outcome,
+        gather_outcomes as gather_outcomes,
+        gather_partial as gather_partial,
+        map_outcomes as map_outcomes,
+        map_partial as map_partial,
     )
     from stoic.config import (
-        load_pipelines,
-        pipeline_from_config,
-        pipeline_to_config,
-        strategy_to_config,
+        load_pipelines as load_pipelines,
+        pipeline_from_config as pipeline_from_config,
+        pipeline_to_config as pipeline_to_config,
+        strategy_to_config as strategy_to_config,
     )
     from stoic.exceptions import (
-        BulkheadFull,
-        CircuitBreakerOpen,
-        RateLimited,
-        RejectedCall,
-        ResultRejected,
-        StoicError,
-        TimeoutExceeded,
+        BulkheadFull as BulkheadFull,
+        CircuitBreakerOpen as CircuitBreakerOpen,
+        RateLimited as RateLimited,
+        RejectedCall as RejectedCall,
+        ResultRejected as ResultRejected,
+        StoicError as StoicError,
+        TimeoutExceeded as TimeoutExceeded,
     )
-    from stoic.fallback import (
-        Fallback,
-        FallbackContext,
-        FallbackUsed,
-        with_fallback,
-        with_fallback_chain,
+    from stoic.groups import (
+        handle_exception_group as handle_exception_group,
+        leaf_exceptions as leaf_exceptions,
+        split_exception_group as split_exception_group,
     )
-    from stoic.groups import handle_exception_group, leaf_exceptions, split_exception_group
-    from stoic.pipeline import Pipeline, PipelineCompleted, standard_pipeline
-    from stoic.rate_limit import CallRejectedByRateLimiter, RateLimiter, RateLimiterStatistics
-    from stoic.registry import Registry, default_registry, get_or_create
-    from stoic.retry import (
-        Attempt,
-        AttemptCompleted,
-        Retry,
-        RetryGaveUp,
-        RetryScheduled,
-        async_retry,
-        retry,
-        retry_after_hint,
-        retry_with_backoff,
+    from stoic.registry import (
+        Registry as Registry,
+        default_registry as default_registry,
+        get_or_create as get_or_create,
     )
-    from stoic.timeout import Timeout, TimeoutExpired, current_deadline, remaining, timeout
-else:
-    ModuleType = type(sys)  # as ``types.ModuleType``, which costs an import
 
-# The submodule each public name lives in; ``tests/test_exported_members.py`` holds this,
-# the imports above and ``__all__`` to the same names.
+# The one list of public names, by the module each lives in. ``__all__`` is derived from it;
+# ``tests/test_exported_members.py`` holds the imports above to the same names.
 _HOMES: dict[str, tuple[str, ...]] = {
-    "_context": ("CallContext", "call_context"),
-    "_events": ("Event", "Listener", "Severity", "add_listener", "remove_listener"),
-    "_strategy": ("Strategy",),
-    "backoff": ("Backoff", "Jitter", "constant", "exponential", "linear"),
-    "batch": ("Outcome", "gather_outcomes", "gather_partial", "map_outcomes", "map_partial"),
-    "bulkhead": ("Bulkhead", "BulkheadStatistics", "CallRejectedByBulkhead"),
-    "circuit_breaker": (
+    "_bulkhead": ("Bulkhead", "BulkheadStatistics", "CallRejectedByBulkhead"),
+    "_circuit_breaker": (
         "CallRejectedByBreaker",
         "CircuitBreaker",
         "CircuitBreakerConfig",
@@ -91,6 +130,32 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "CircuitState",
         "CircuitStateChanged",
     ),
+    "_context": ("CallContext", "call_context"),
+    "_events": ("Event", "Listener", "Severity", "add_listener", "remove_listener"),
+    "_fallback": (
+        "Fallback",
+        "FallbackContext",
+        "FallbackUsed",
+        "with_fallback",
+        "with_fallback_chain",
+    ),
+    "_pipeline": ("Pipeline", "PipelineCompleted", "standard_pipeline"),
+    "_rate_limit": ("CallRejectedByRateLimiter", "RateLimiter", "RateLimiterStatistics"),
+    "_retry": (
+        "Attempt",
+        "AttemptCompleted",
+        "Retry",
+        "RetryGaveUp",
+        "RetryScheduled",
+        "async_retry",
+        "retry",
+        "retry_after_hint",
+        "retry_with_backoff",
+    ),
+    "_strategy": ("Strategy",),
+    "_timeout": ("Timeout", "TimeoutExpired", "current_deadline", "remaining", "timeout"),
+    "backoff": ("Backoff", "Jitter", "constant", "exponential", "linear"),
+    "batch": ("Outcome", "gather_outcomes", "gather_partial", "map_outcomes", "map_partial"),
     "config": (
         "load_pipelines",
         "pipeline_from_config",
@@ -106,109 +171,15 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "StoicError",
         "TimeoutExceeded",
     ),
-    "fallback": (
-        "Fallback",
-        "FallbackContext",
-        "FallbackUsed",
-        "with_fallback",
-        "with_fallback_chain",
-    ),
     "groups": ("handle_exception_group", "leaf_exceptions", "split_exception_group"),
-    "pipeline": ("Pipeline", "PipelineCompleted", "standard_pipeline"),
-    "rate_limit": ("CallRejectedByRateLimiter", "RateLimiter", "RateLimiterStatistics"),
     "registry": ("Registry", "default_registry", "get_or_create"),
-    "retry": (
-        "Attempt",
-        "AttemptCompleted",
-        "Retry",
-        "RetryGaveUp",
-        "RetryScheduled",
-        "async_retry",
-        "retry",
-        "retry_after_hint",
-        "retry_with_backoff",
-    ),
-    "timeout": ("Timeout", "TimeoutExpired", "current_deadline", "remaining", "timeout"),
 }
 _HOME = {name: module for module, names in _HOMES.items() for name in names}
+__all__ = sorted(_HOME)
 
-__all__ = [
-    "Attempt",
-    "AttemptCompleted",
-    "Backoff",
-    "Bulkhead",
-    "BulkheadFull",
-    "BulkheadStatistics",
-    "CallContext",
-    "CallRejectedByBreaker",
-    "CallRejectedByBulkhead",
-    "CallRejectedByRateLimiter",
-    "CircuitBreaker",
-    "CircuitBreakerConfig",
-    "CircuitBreakerOpen",
-    "CircuitBreakerStatistics",
-    "CircuitState",
-    "CircuitStateChanged",
-    "Event",
-    "Fallback",
-    "FallbackContext",
-    "FallbackUsed",
-    "Jitter",
-    "Listener",
-    "Outcome",
-    "Pipeline",
-    "PipelineCompleted",
-    "RateLimited",
-    "RateLimiter",
-    "RateLimiterStatistics",
-    "Registry",
-    "RejectedCall",
-    "ResultRejected",
-    "Retry",
-    "RetryGaveUp",
-    "RetryScheduled",
-    "Severity",
-    "StoicError",
-    "Strategy",
-    "Timeout",
-    "TimeoutExceeded",
-    "TimeoutExpired",
-    "add_listener",
-    "async_retry",
-    "call_context",
-    "constant",
-    "current_deadline",
-    "default_registry",
-    "exponential",
-    "gather_outcomes",
-    "gather_partial",
-    "get_or_create",
-    "handle_exception_group",
-    "leaf_exceptions",
-    "linear",
-    "load_pipelines",
-    "map_outcomes",
-    "map_partial",
-    "pipeline_from_config",
-    "pipeline_to_config",
-    "remaining",
-    "remove_listener",
-    "retry",
-    "retry_after_hint",
-    "retry_with_backoff",
-    "split_exception_group",
-    "standard_pipeline",
-    "strategy_to_config",
-    "timeout",
-    "with_fallback",
-    "with_fallback_chain",
-]
-
-
-# The submodules an eager ``import stoic`` used to bind as attributes (``stoic.exceptions``):
-# still reachable that way, imported on first use. ``retry`` and ``timeout`` name functions.
+# Public submodules, reachable as attributes (``stoic.exceptions``), imported on first use.
 _SUBMODULES = frozenset(
-    {*_HOMES, "_classify", "_clock", "_strategy", "_windows"} - {"retry", "timeout"}
+    {"backoff", "batch", "config", "demo", "exceptions", "groups", "registry", "testing"}
 )
 
 if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown names
@@ -230,23 +201,4 @@ if not TYPE_CHECKING:  # type checkers see the imports above, and flag unknown n
 
 
 def __dir__() -> list[str]:
-    public = (name for name in _SUBMODULES if not name.startswith("_"))
-    return sorted({*globals(), *__all__, *public})
-
-
-class _Package(ModuleType):
-    """``stoic`` itself; keeps ``stoic.retry`` and ``stoic.timeout`` the functions.
-
-    Importing a submodule binds it on its package under its own name, which would hide the
-    function of the same name (``retry`` lives in ``stoic.retry``). The function wins, as it
-    did when this module imported everything eagerly; the submodule stays in ``sys.modules``.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SHADOWED and getattr(value, "__name__", None) == f"{__name__}.{name}":
-            return  # the submodule, being bound by the import system: the function wins
-        super().__setattr__(name, value)
-
-
-_SHADOWED = frozenset({"retry", "timeout"})  # both a submodule and an exported function
-sys.modules[__name__].__class__ = _Package
+    return sorted({*globals(), *__all__, *_SUBMODULES})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from stoic.timeout import current_deadline, remaining
+from stoic._timeout import current_deadline, remaining
 
 __all__ = ["CallContext", "attempt_var", "call_context", "operation_var"]
 

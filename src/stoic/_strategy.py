@@ -26,13 +26,13 @@ T = TypeVar("T")
 # imported; ``strategy_class`` imports these on the first lookup of an unknown kind.
 _kinds: dict[str, type[Strategy]] = {}
 _BUILTIN_MODULES = (
-    "stoic.timeout",
-    "stoic.retry",
-    "stoic.circuit_breaker",
-    "stoic.bulkhead",
-    "stoic.rate_limit",
-    "stoic.fallback",
-    "stoic.pipeline",
+    "stoic._timeout",
+    "stoic._retry",
+    "stoic._circuit_breaker",
+    "stoic._bulkhead",
+    "stoic._rate_limit",
+    "stoic._fallback",
+    "stoic._pipeline",
 )
 
 

@@ -47,9 +47,8 @@ from collections.abc import Mapping
 from os import PathLike
 from typing import Any
 
-from stoic._configuration import ConfigError, fail, table
-from stoic._configuration import strategy_to_config as strategy_to_config
-from stoic.pipeline import Pipeline
+from stoic._configuration import ConfigError, fail, strategy_to_config as strategy_to_config, table
+from stoic._pipeline import Pipeline
 from stoic.registry import Registry
 
 __all__ = ["load_pipelines", "pipeline_from_config", "pipeline_to_config", "strategy_to_config"]

@@ -12,11 +12,11 @@ import random
 import sys
 
 from stoic import _clock
+from stoic._retry import Retry, RetryGaveUp, RetryScheduled
+from stoic._timeout import timeout
 from stoic.backoff import constant, exponential
 from stoic.exceptions import TimeoutExceeded
-from stoic.retry import Retry, RetryGaveUp, RetryScheduled
 from stoic.testing import run
-from stoic.timeout import timeout
 
 __all__ = ["FlakyService", "main"]
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from stoic._pipeline import Pipeline
+from stoic._retry import Retry
 from stoic.backoff import constant
 from stoic.integrations import (
     LoggingListener,
@@ -16,8 +18,6 @@ from stoic.integrations import (
     PrometheusListener,
     StructlogListener,
 )
-from stoic.pipeline import Pipeline
-from stoic.retry import Retry
 
 
 def flaky(failures: int) -> Any:

@@ -24,18 +24,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from stoic.integrations.logs import LoggingListener
-    from stoic.integrations.otel import OpenTelemetryListener
-    from stoic.integrations.prometheus import PrometheusListener
-    from stoic.integrations.structlog import StructlogListener
+    from stoic.integrations.telemetry.logs import LoggingListener
+    from stoic.integrations.telemetry.otel import OpenTelemetryListener
+    from stoic.integrations.telemetry.prometheus import PrometheusListener
+    from stoic.integrations.telemetry.structlog import StructlogListener
 
 __all__ = ["LoggingListener", "OpenTelemetryListener", "PrometheusListener", "StructlogListener"]
 
 _HOMES = {
-    "LoggingListener": "stoic.integrations.logs",
-    "OpenTelemetryListener": "stoic.integrations.otel",
-    "PrometheusListener": "stoic.integrations.prometheus",
-    "StructlogListener": "stoic.integrations.structlog",
+    "LoggingListener": "stoic.integrations.telemetry.logs",
+    "OpenTelemetryListener": "stoic.integrations.telemetry.otel",
+    "PrometheusListener": "stoic.integrations.telemetry.prometheus",
+    "StructlogListener": "stoic.integrations.telemetry.structlog",
 }
 
 

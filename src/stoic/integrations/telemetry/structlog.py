@@ -7,7 +7,7 @@ from typing import Any
 
 from stoic._context import operation_var
 from stoic._events import Event
-from stoic.integrations._common import fields, require
+from stoic.integrations.telemetry._common import fields, require
 
 __all__ = ["StructlogListener"]
 

@@ -28,288 +28,40 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import enum
 import functools
 import math
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, TypedDict
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from stoic import _clock, _validate
-from stoic._classify import ExceptionFilter, check_awaited, compile_matcher, never_handled
-from stoic._events import Event, Listener, Severity, emit, validate_listeners
+from stoic import _clock
+from stoic._circuit_breaker.config import (
+    CLOSED,
+    CONFIG_KEYS,
+    DEFAULT_CONFIG,
+    HALF_OPEN,
+    OPEN,
+    CircuitBreakerConfig,
+    CircuitState,
+    Options,
+)
+from stoic._circuit_breaker.events import (
+    CallRejectedByBreaker,
+    CircuitBreakerStatistics,
+    CircuitStateChanged,
+)
+from stoic._circuit_breaker.windows import CountWindow, TimeWindow
+from stoic._classify import check_awaited, compile_matcher, never_handled
+from stoic._events import emit
 from stoic._strategy import P, Strategy, T
-from stoic._windows import CountWindow, TimeWindow
 from stoic.exceptions import CircuitBreakerOpen
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 
-__all__ = [
-    "CallRejectedByBreaker",
-    "CircuitBreaker",
-    "CircuitBreakerConfig",
-    "CircuitBreakerStatistics",
-    "CircuitState",
-    "CircuitStateChanged",
-]
+__all__ = ["CircuitBreaker"]
 
-
-class CircuitState(enum.Enum):
-    """Where a breaker is: running calls, rejecting them, or probing."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-
-
-_CLOSED = CircuitState.CLOSED
-_OPEN = CircuitState.OPEN
-_HALF_OPEN = CircuitState.HALF_OPEN
-
-
-# A time-window bucket narrower than this would count calls in buckets no clock can tell apart.
-_MIN_BUCKET = 1e-6
-
-
-@dataclass(frozen=True, slots=True)
-class CircuitBreakerConfig:
-    """Every option of a ``CircuitBreaker``, validated on construction (``ValueError``).
-
-    Opening, closing and probing:
-
-    - ``failure_threshold``: consecutive failures that open the breaker (default 5; the
-      ``trip="consecutive"`` rule).
-    - ``success_threshold``: probe successes in HALF_OPEN that close it (default 3).
-    - ``timeout``: the break duration, seconds OPEN rejects calls before a probe is allowed
-      (default 60.0). It is also each probe's lease: a probe running longer than the break
-      duration stops holding its permit and its outcome is ignored.
-    - ``half_open_max_calls``: probes allowed to run *at the same time* (default 1).
-    - ``break_duration_multiplier``: each re-open straight from HALF_OPEN multiplies the
-      break duration by this (>= 1, default 1.0: no growth); it is back to ``timeout`` once
-      the breaker closes. ``max_break_duration``: the cap in seconds (>= ``timeout``),
-      required when the multiplier is > 1, so the break can never grow without bound.
-
-    Trip rules (``trip``):
-
-    - ``"consecutive"`` (default): ``failure_threshold`` failures in a row open it.
-    - ``"rate"``: the failure rate over a sliding window opens it, once the window holds at
-      least ``minimum_calls`` (default 10) calls and ``failed / calls >= failure_rate``
-      (in (0, 1], default 0.5). Give exactly one window: ``window_size`` (the last N calls)
-      or ``window_duration`` (the last N seconds, kept as ``window_buckets`` buckets,
-      default 10, so memory does not grow with traffic). ``failure_threshold`` is unused.
-
-    Slow calls (off by default): with ``slow_call_duration`` set (seconds), a call that takes
-    at least that long is *slow*, whether it succeeded or failed. Under ``"consecutive"`` a
-    slow call counts as a failure; under ``"rate"`` slow calls have their own rate,
-    ``slow_call_rate`` (in (0, 1], default 1.0), which opens the breaker like
-    ``failure_rate`` does; in HALF_OPEN a slow probe is a failed probe.
-
-    Classification:
-
-    - ``record``: exceptions that count as failures: a type, a tuple of types or a predicate,
-      exception-group aware (default ``Exception``).
-    - ``ignore``: exceptions that count as nothing, even if ``record`` matches them (default
-      ``None``). Exceptions ``record`` does not match count as nothing too (neither success
-      nor failure). Either way the exception is re-raised untouched and a probe's permit is
-      released.
-    - ``failure_result``: a predicate on return values; ``True`` counts the call as a
-      failure (the value is still returned). Default ``None``.
-    - Cancellation, ``KeyboardInterrupt`` and ``SystemExit`` never count.
-
-    ``name`` is carried by events; ``listeners`` receive every event of the breaker.
-    """
-
-    failure_threshold: int = 5
-    success_threshold: int = 3
-    timeout: float = 60.0
-    half_open_max_calls: int = 1
-    trip: Literal["consecutive", "rate"] = "consecutive"
-    window_size: int | None = None
-    window_duration: float | None = None
-    window_buckets: int = 10
-    minimum_calls: int = 10
-    failure_rate: float = 0.5
-    slow_call_duration: float | None = None
-    slow_call_rate: float = 1.0
-    break_duration_multiplier: float = 1.0
-    max_break_duration: float | None = None
-    record: ExceptionFilter = Exception
-    ignore: ExceptionFilter | None = None
-    failure_result: Callable[[Any], bool] | None = None
-    name: str | None = None
-    listeners: Iterable[Listener] = ()
-
-    def __post_init__(self) -> None:
-        for parameter in ("failure_threshold", "success_threshold", "half_open_max_calls"):
-            _validate.count(getattr(self, parameter), parameter)
-        self._set("timeout", _validate.seconds(self.timeout, "timeout", positive=True))
-        if self.trip not in ("consecutive", "rate"):
-            raise ValueError(f"trip must be 'consecutive' or 'rate', got {self.trip!r}")
-        windows = (self.window_size is not None) + (self.window_duration is not None)
-        if self.trip == "rate" and windows != 1:
-            raise ValueError(
-                "trip='rate' needs exactly one of window_size (calls) or window_duration "
-                f"(seconds), got window_size={self.window_size!r}, "
-                f"window_duration={self.window_duration!r}"
-            )
-        if self.trip == "consecutive" and windows:
-            raise ValueError("window_size and window_duration apply only to trip='rate'")
-        if self.window_size is not None:
-            _validate.count(self.window_size, "window_size")
-        _validate.count(self.window_buckets, "window_buckets")
-        if self.window_duration is not None:
-            duration = _validate.seconds(
-                self.window_duration,
-                "window_duration",
-                positive=True,
-                optional=True,
-                minimum=_MIN_BUCKET * self.window_buckets,
-            )
-            self._set("window_duration", duration)
-        _validate.count(self.minimum_calls, "minimum_calls")
-        if self.window_size is not None and self.minimum_calls > self.window_size:
-            raise ValueError(
-                f"minimum_calls must be <= window_size ({self.window_size}), "
-                f"got {self.minimum_calls!r}"
-            )
-        _validate.fraction(self.failure_rate, "failure_rate")
-        if self.slow_call_duration is not None:
-            slow = _validate.seconds(
-                self.slow_call_duration, "slow_call_duration", positive=True, optional=True
-            )
-            self._set("slow_call_duration", slow)
-        _validate.fraction(self.slow_call_rate, "slow_call_rate")
-        multiplier = _validate.number(
-            self.break_duration_multiplier, "break_duration_multiplier", minimum=1.0
-        )
-        if self.max_break_duration is not None:
-            longest = _validate.seconds(
-                self.max_break_duration, "max_break_duration", positive=True, optional=True
-            )
-            self._set("max_break_duration", longest)
-            if self.max_break_duration < self.timeout:
-                raise ValueError(
-                    f"max_break_duration must be >= timeout ({self.timeout}), "
-                    f"got {self.max_break_duration!r}"
-                )
-        elif multiplier > 1:
-            raise ValueError(
-                "max_break_duration must be set (seconds >= timeout) when "
-                "break_duration_multiplier > 1, got None"
-            )
-        compile_matcher(self.record, parameter="record")
-        if self.ignore is not None:
-            compile_matcher(self.ignore, parameter="ignore")
-        if self.failure_result is not None and not callable(self.failure_result):
-            raise TypeError(
-                f"failure_result must be a predicate on the result, got {self.failure_result!r}"
-            )
-        _validate.name(self.name)
-        self._set("listeners", validate_listeners(self.listeners))
-
-    def _set(self, field: str, value: object) -> None:
-        """Store a field's canonical form (seconds as floats): the one write after init."""
-        object.__setattr__(self, field, value)
-
-
-class _Options(TypedDict, total=False):
-    """The keyword options of ``CircuitBreaker``: the fields of ``CircuitBreakerConfig``."""
-
-    failure_threshold: int
-    success_threshold: int
-    timeout: float
-    half_open_max_calls: int
-    trip: Literal["consecutive", "rate"]
-    window_size: int | None
-    window_duration: float | None
-    window_buckets: int
-    minimum_calls: int
-    failure_rate: float
-    slow_call_duration: float | None
-    slow_call_rate: float
-    break_duration_multiplier: float
-    max_break_duration: float | None
-    record: ExceptionFilter
-    ignore: ExceptionFilter | None
-    failure_result: Callable[[Any], bool] | None
-    name: str | None
-    listeners: Iterable[Listener]
-
-
-@dataclass(frozen=True, slots=True)
-class CircuitStateChanged(Event):
-    """The breaker moved from ``old`` to ``new``.
-
-    ``reason`` is one of ``"failure_threshold"``, ``"failure_rate"``, ``"slow_call_rate"``
-    (CLOSED to OPEN), ``"probe_failed"`` (HALF_OPEN to OPEN), ``"break_elapsed"`` (OPEN to
-    HALF_OPEN), ``"probes_succeeded"`` (HALF_OPEN to CLOSED), ``"isolated"`` or ``"reset"``.
-    ``break_duration`` is the seconds the breaker will stay OPEN (0.0 unless it opened).
-    """
-
-    severity: ClassVar[Severity] = Severity.WARNING
-    old: CircuitState
-    new: CircuitState
-    reason: str
-    break_duration: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class CallRejectedByBreaker(Event):
-    """The breaker refused a call; the wrapped function was not called.
-
-    ``retry_after`` is as on ``CircuitBreakerOpen``: seconds until a probe may run (in
-    HALF_OPEN with every permit taken, until the first running probe's lease ends), ``None``
-    when isolated.
-    """
-
-    severity: ClassVar[Severity] = Severity.DEBUG
-    state: CircuitState
-    retry_after: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class CircuitBreakerStatistics:
-    """A snapshot of a breaker (``CircuitBreaker.statistics()``).
-
-    Totals count since creation or the last ``reset()``: ``successful_calls``,
-    ``failed_calls`` (recorded failures, including ``failure_result`` ones), ``slow_calls``
-    (also counted as successful or failed), ``ignored_calls`` (ignored or unrecorded
-    exceptions), ``rejected_calls`` and ``times_opened``. Cancelled calls count nowhere.
-    ``consecutive_failures`` (slow calls included), ``half_open_successes``,
-    ``probes_in_flight`` and the ``window_*`` counts (``trip="rate"`` only) are the
-    current values. ``break_duration`` is the current break in seconds; ``retry_after`` the
-    seconds until a probe may run (0.0 when one may run now; in HALF_OPEN with every permit
-    taken, until the first running probe's lease ends; ``None`` when isolated).
-    """
-
-    state: CircuitState
-    isolated: bool
-    successful_calls: int
-    failed_calls: int
-    slow_calls: int
-    ignored_calls: int
-    rejected_calls: int
-    times_opened: int
-    consecutive_failures: int
-    half_open_successes: int
-    probes_in_flight: int
-    window_calls: int
-    window_failures: int
-    window_slow_calls: int
-    break_duration: float
-    retry_after: float | None
-
-
-_DEFAULT_CONFIG = CircuitBreakerConfig()
-# The config fields a config table can set: all but the function and the listeners.
-_CONFIG_KEYS = tuple(
-    field.name
-    for field in dataclasses.fields(CircuitBreakerConfig)
-    if field.name not in ("failure_result", "listeners")
-)
 _NO_LEASES: dict[int, float] = {}
 # Per task: the open ``async with breaker:`` blocks, innermost last, as (breaker, token,
 # start, task); the task because a task spawned inside a block inherits the context.
@@ -361,11 +113,11 @@ class CircuitBreaker(Strategy):
     )
 
     def __init__(
-        self, config: CircuitBreakerConfig | None = None, **options: Unpack[_Options]
+        self, config: CircuitBreakerConfig | None = None, **options: Unpack[Options]
     ) -> None:
         if config is None:
             # The default config is shared: a breaker with no options costs no config object.
-            config = CircuitBreakerConfig(**options) if options else _DEFAULT_CONFIG
+            config = CircuitBreakerConfig(**options) if options else DEFAULT_CONFIG
         elif not isinstance(config, CircuitBreakerConfig):
             raise TypeError(f"config must be a CircuitBreakerConfig or None, got {config!r}")
         elif options:
@@ -384,7 +136,7 @@ class CircuitBreaker(Strategy):
             and config.failure_result is None
             and self._slow_call_duration is None
         )
-        self._state = _CLOSED
+        self._state = CLOSED
         self._isolated = False
         # One counter numbers state epochs and probe tickets, so a token names exactly one:
         # a call admitted in CLOSED holds that state's epoch, a probe holds its ticket.
@@ -468,9 +220,9 @@ class CircuitBreaker(Strategy):
                 "circuit breaker failure_result is a function, which config cannot express"
             )
         entry: dict[str, Any] = {}
-        for key in _CONFIG_KEYS:
+        for key in CONFIG_KEYS:
             value = getattr(config, key)
-            if value == getattr(_DEFAULT_CONFIG, key):
+            if value == getattr(DEFAULT_CONFIG, key):
                 continue
             if key in ("record", "ignore"):
                 value = exception_names(value, f"circuit breaker {key}")
@@ -481,7 +233,7 @@ class CircuitBreaker(Strategy):
     def from_config(cls, options: Mapping[str, Any], where: str) -> CircuitBreaker:
         from stoic import _configuration
 
-        _configuration.check_keys(options, _CONFIG_KEYS, where)
+        _configuration.check_keys(options, CONFIG_KEYS, where)
         options = dict(options)
         for key in ("record", "ignore"):
             if key in options:
@@ -499,7 +251,7 @@ class CircuitBreaker(Strategy):
         probes = len(self._leases)
         if self._isolated:
             retry_after = None
-        elif self._state is _OPEN:
+        elif self._state is OPEN:
             retry_after = max(0.0, self._open_until - _clock.now())
         elif probes:
             now = _clock.now()
@@ -508,7 +260,7 @@ class CircuitBreaker(Strategy):
             if probes >= self._config.half_open_max_calls:
                 retry_after = min(running) - now
         window = self._window
-        if window is not None and self._state is _CLOSED:
+        if window is not None and self._state is CLOSED:
             window.evict(_clock.now())
         return CircuitBreakerStatistics(
             state=self._state,
@@ -537,7 +289,7 @@ class CircuitBreaker(Strategy):
         """
         if not _clock.asyncio_seen:
             _clock.first_call()
-        token = self._epoch if self._state is _CLOSED else self._admit()
+        token = self._epoch if self._state is CLOSED else self._admit()
         started = _clock.now() if self._slow_call_duration is not None else 0.0
         try:
             result = await fn(*args, **kwargs)
@@ -562,7 +314,7 @@ class CircuitBreaker(Strategy):
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
             if not _clock.asyncio_seen:
                 _clock.first_call()
-            token = self._epoch if self._state is _CLOSED else self._admit()
+            token = self._epoch if self._state is CLOSED else self._admit()
             started = _clock.now() if timed else 0.0
             try:
                 result = await fn(*args, **kwargs)
@@ -581,7 +333,7 @@ class CircuitBreaker(Strategy):
     async def __aenter__(self) -> None:
         if not _clock.asyncio_seen:
             _clock.first_call()
-        token = self._epoch if self._state is _CLOSED else self._admit()
+        token = self._epoch if self._state is CLOSED else self._admit()
         started = _clock.now() if self._slow_call_duration is not None else 0.0
         # In a context variable, so each task (and each nested block) keeps its own entry.
         _entries.set((*_entries.get(), (self, token, started, asyncio.current_task())))
@@ -605,24 +357,24 @@ class CircuitBreaker(Strategy):
         """Hold the breaker OPEN, rejecting every call, until ``reset()``."""
         old, was_isolated = self._state, self._isolated
         self._isolated = True
-        if old is not _OPEN:
+        if old is not OPEN:
             self._times_opened += 1
-        self._enter(_OPEN)
+        self._enter(OPEN)
         self._open_until = math.inf
         if not was_isolated:  # also from OPEN: listeners learn that it is now held open
             emit(
                 self._config.listeners,
-                CircuitStateChanged(self.name, old, _OPEN, "isolated", math.inf),
+                CircuitStateChanged(self.name, old, OPEN, "isolated", math.inf),
             )
 
     def reset(self) -> None:
         """Close the breaker and clear every count, the break duration and isolation."""
         old = self._state
         self._isolated = False
-        self._enter(_CLOSED)
+        self._enter(CLOSED)
         self._clear_counts()
-        if old is not _CLOSED:
-            emit(self._config.listeners, CircuitStateChanged(self.name, old, _CLOSED, "reset"))
+        if old is not CLOSED:
+            emit(self._config.listeners, CircuitStateChanged(self.name, old, CLOSED, "reset"))
 
     def _enter(self, state: CircuitState) -> None:
         """Start a new epoch in ``state``: every call admitted before it stops counting."""
@@ -639,13 +391,13 @@ class CircuitBreaker(Strategy):
         """Admit a call while not CLOSED and return its probe ticket, or raise a rejection."""
         now = _clock.now()
         event: CircuitStateChanged | None = None
-        if self._state is _OPEN:
+        if self._state is OPEN:
             if self._isolated:
                 self._reject(None)
             if not _clock.reached(now, self._open_until):
                 self._reject(self._open_until - now)
-            self._enter(_HALF_OPEN)
-            event = CircuitStateChanged(self.name, _OPEN, _HALF_OPEN, "break_elapsed")
+            self._enter(HALF_OPEN)
+            event = CircuitStateChanged(self.name, OPEN, HALF_OPEN, "break_elapsed")
         leases = self._leases
         if leases is _NO_LEASES:
             leases = self._leases = {}
@@ -671,7 +423,7 @@ class CircuitBreaker(Strategy):
         label = "" if self.name is None else f" {self.name!r}"
         if retry_after is None:
             message = f"circuit breaker{label} is isolated until reset()"
-        elif state is _OPEN:
+        elif state is OPEN:
             message = f"circuit breaker{label} is open; retry after {retry_after:.3f}s"
         else:
             limit = self._config.half_open_max_calls
@@ -751,9 +503,9 @@ class CircuitBreaker(Strategy):
                     self._half_open_successes += 1
                     if self._half_open_successes >= self._config.success_threshold:
                         self._break_duration = self._config.timeout
-                        self._enter(_CLOSED)
+                        self._enter(CLOSED)
                         event = CircuitStateChanged(
-                            self.name, _HALF_OPEN, _CLOSED, "probes_succeeded"
+                            self.name, HALF_OPEN, CLOSED, "probes_succeeded"
                         )
         if event is not None:
             emit(self._config.listeners, event)
@@ -781,11 +533,11 @@ class CircuitBreaker(Strategy):
 
     def _open(self, now: float, reason: str) -> CircuitStateChanged:
         old = self._state
-        if old is _HALF_OPEN:
+        if old is HALF_OPEN:
             cap = self._config.max_break_duration
             grown = self._break_duration * self._config.break_duration_multiplier
             self._break_duration = grown if cap is None else min(grown, cap)
-        self._enter(_OPEN)
+        self._enter(OPEN)
         self._open_until = now + self._break_duration
         self._times_opened += 1
-        return CircuitStateChanged(self.name, old, _OPEN, reason, self._break_duration)
+        return CircuitStateChanged(self.name, old, OPEN, reason, self._break_duration)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from stoic._events import Event
-from stoic.integrations._common import attributes, require
-from stoic.pipeline import PipelineCompleted
-from stoic.retry import AttemptCompleted
+from stoic._pipeline import PipelineCompleted
+from stoic._retry import AttemptCompleted
+from stoic.integrations.telemetry._common import attributes, require
 
 __all__ = ["OpenTelemetryListener"]
 

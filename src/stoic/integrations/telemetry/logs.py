@@ -6,7 +6,7 @@ import logging
 
 from stoic._context import operation_var
 from stoic._events import Event
-from stoic.integrations._common import fields
+from stoic.integrations.telemetry._common import fields
 
 __all__ = ["LoggingListener"]
 

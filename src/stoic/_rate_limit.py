@@ -36,8 +36,8 @@ from stoic._classify import check_awaited
 from stoic._clock import NS, RESOLUTION_NS, testing_state
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
 from stoic._strategy import P, Strategy, T
+from stoic._timeout import current_deadline
 from stoic.exceptions import RateLimited
-from stoic.timeout import current_deadline
 
 __all__ = ["CallRejectedByRateLimiter", "RateLimiter", "RateLimiterStatistics"]
 

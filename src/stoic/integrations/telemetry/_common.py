@@ -9,7 +9,7 @@ from typing import Any
 
 from stoic._context import operation_var
 from stoic._events import Event
-from stoic.pipeline import PipelineCompleted
+from stoic._pipeline import PipelineCompleted
 
 __all__ = ["attributes", "fields", "require"]
 

@@ -24,156 +24,45 @@ many attempts ran and how long it took. If the last outcome was a *result* rejec
 from __future__ import annotations
 
 import functools
-import math
 import random
 from collections.abc import (
     Awaitable,
     Callable,
     Coroutine,
     Iterable,
-    Iterator,
     Mapping,
 )
 from contextvars import Token
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Literal, overload
+from typing import Any, Literal
 
 from stoic import _clock, _events, _validate
 from stoic._classify import (
-    _NEVER,
     ExceptionFilter,
     check_awaited,
     compile_matcher,
     never_handled,
     note,
 )
-from stoic._clock import testing_state
 from stoic._context import attempt_var
 from stoic._events import (
-    Event,
     Listener,
-    Severity,
     emit,
     global_listeners,
     pipeline_listeners,
     validate_listeners,
 )
+from stoic._retry.events import AttemptCompleted, RetryGaveUp, RetryScheduled
+from stoic._retry.matching import KNOWN_MAX, matched_by_type, overlap
+from stoic._retry.plan import Plan
 from stoic._strategy import Frozen, P, T
-from stoic.backoff import Backoff, _SeedExponential, exponential
+from stoic.backoff import Backoff, exponential
 from stoic.exceptions import ResultRejected
-from stoic.timeout import current_deadline
 
-__all__ = [
-    "Attempt",
-    "AttemptCompleted",
-    "Retry",
-    "RetryGaveUp",
-    "RetryScheduled",
-    "async_retry",
-    "retry",
-    "retry_after_hint",
-    "retry_with_backoff",
-]
-
-GiveUpReason = Literal["attempts", "deadline"]
-
-
-@dataclass(frozen=True, slots=True)
-class RetryScheduled(Event):
-    """Attempt ``attempt`` failed and another is scheduled after ``delay`` seconds.
-
-    ``elapsed`` is seconds since the call started (see ``Retry`` on when the clock starts).
-    Exactly one of ``exception`` / ``result``
-    describes the failed outcome (``result`` is set when ``on_result`` rejected it).
-    """
-
-    severity: ClassVar[Severity] = Severity.WARNING
-    attempt: int
-    delay: float
-    elapsed: float
-    exception: BaseException | None
-    result: Any
-
-
-@dataclass(frozen=True, slots=True)
-class RetryGaveUp(Event):
-    """Retrying stopped after ``attempt`` attempts; ``reason``: ``"attempts"`` or ``"deadline"``."""
-
-    severity: ClassVar[Severity] = Severity.ERROR
-    attempt: int
-    elapsed: float
-    exception: BaseException | None
-    result: Any
-    reason: GiveUpReason
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptCompleted(Event):
-    """One attempt ended: ``outcome`` is ``"success"``, ``"failure"`` (it raised) or
-    ``"rejected"`` (``on_result`` rejected its result); ``duration`` in seconds.
-
-    Emitted when the policy has listeners or anything listens globally or on a pipeline
-    (telemetry); cancelled attempts are not reported.
-    """
-
-    severity: ClassVar[Severity] = Severity.DEBUG
-    attempt: int
-    duration: float
-    outcome: Literal["success", "failure", "rejected"]
-    exception: BaseException | None
+__all__ = ["Attempt", "Retry"]
 
 
 _NOTHING: Any = object()
-
-
-class _Plan:
-    """The retry decision for one call: attempts made, the deadline, the backoff sequence.
-
-    Synchronous and free of asyncio: ``next_delay`` says how long to wait before the next
-    attempt, or ``None`` to give up (``reason`` says why). Made only once a call has failed,
-    so the happy path never pays for it. The drivers (``Retry.call``, the decorator, the
-    ``async for`` loop) own the waiting, the attempts and the events.
-    """
-
-    __slots__ = ("attempt", "deadline", "delays", "hint", "limit", "max_delay", "reason", "start")
-
-    def __init__(self, policy: Retry, start: float) -> None:
-        self.start = start
-        self.attempt = 1
-        self.reason: GiveUpReason = "attempts"
-        self.delays: Iterator[float] = policy.backoff.delays(policy._random)
-        self.hint = policy._hint if policy.delay_hint is not None else None
-        self.max_delay = policy.max_delay
-        # Testing mode caps attempts as the call starts retrying (``set_testing``).
-        limit = policy.attempts
-        if testing_state.attempts is not None:
-            limit = min(limit, testing_state.attempts)
-        self.limit = limit
-        own = None if policy.deadline is None else start + policy.deadline
-        outer = current_deadline()
-        self.deadline = outer if own is None or (outer is not None and outer <= own) else own
-
-    def next_delay(self, exc: BaseException | None, result: Any, now: float) -> float | None:
-        """Seconds to wait before attempt ``attempt + 1``, or ``None`` to give up."""
-        if self.attempt >= self.limit or (
-            testing_state.attempts is not None and self.attempt >= testing_state.attempts
-        ):
-            self.reason = "attempts"
-            return None
-        delay = next(self.delays)
-        if self.hint is not None:
-            hint = self.hint(result if exc is None else exc)
-            if hint is not None:
-                delay = hint
-        if delay > self.max_delay:
-            delay = self.max_delay
-        if testing_state.no_wait:
-            delay = 0.0
-        if self.deadline is not None and _clock.reached(now + delay, self.deadline):
-            self.reason = "deadline"
-            return None
-        return delay
 
 
 class Retry(Frozen):
@@ -304,7 +193,7 @@ class Retry(Frozen):
                 f"{inner.attempts} = {self.attempts * inner.attempts}); keep one retry "
                 "(validate=False to insist)"
             )
-        if _overlap(self._on, getattr(inner, "answers", None)):
+        if overlap(self._on, getattr(inner, "answers", None)):
             raise ValueError(
                 f"{where}: a fallback inside a retry answers the failures the retry is for, so "
                 "the retry never sees them; put the fallback outside the retry"
@@ -419,7 +308,7 @@ class Retry(Frozen):
         returned: never retried (``TypeError`` is never remembered, so this always runs).
 
         The drivers test ``type(exc) in self._known`` first: a dict lookup instead of the
-        matcher's ``isinstance`` checks. The memo only grows (to ``_KNOWN_MAX`` types), one
+        matcher's ``isinstance`` checks. The memo only grows (to ``KNOWN_MAX`` types), one
         key at a time, which concurrent calls (threads included) can read while it does. A
         remembered class keeps its verdict if its ``__bases__`` is later reassigned (the one
         change to a class that can alter ``isinstance``; not worth a check on every failure).
@@ -429,7 +318,7 @@ class Retry(Frozen):
         if not self._match(exc):
             return False
         cls, known = type(exc), self._known
-        if cls not in known and len(known) < _KNOWN_MAX and _matched_by_type(cls, self._on):
+        if cls not in known and len(known) < KNOWN_MAX and matched_by_type(cls, self._on):
             known[cls] = None
         return True
 
@@ -450,7 +339,7 @@ class Retry(Frozen):
         """
         if listening:
             self._attempt_done(1, start, exc, exc is None)
-        plan = _Plan(self, start)
+        plan = self._new_plan(start)
         in_context: Token[int] | None = None
         try:
             while True:
@@ -510,6 +399,17 @@ class Retry(Frozen):
             # each retried call would leave a reference cycle for the garbage collector.
             exc = None
 
+    def _new_plan(self, start: float) -> Plan:
+        """The decision core for one call that failed once, started at ``start``."""
+        return Plan(
+            start,
+            self.attempts,
+            self.backoff.delays(self._random),
+            self.max_delay,
+            self.deadline,
+            self._hint if self.delay_hint is not None else None,
+        )
+
     def _attempt_done(
         self, attempt: int, started: float, exc: BaseException | None, rejected: bool
     ) -> None:
@@ -552,7 +452,7 @@ class Retry(Frozen):
         return seconds if seconds > 0 else None
 
     def _give_up(
-        self, plan: _Plan, now: float, exc: BaseException | None, result: Any, listening: bool
+        self, plan: Plan, now: float, exc: BaseException | None, result: Any, listening: bool
     ) -> BaseException:
         """Emit ``RetryGaveUp``; return what to raise: ``exc`` noted, or ``ResultRejected``."""
         elapsed = now - plan.start
@@ -584,50 +484,9 @@ def _result(result: Any) -> Any:
     return None if result is _NOTHING else result
 
 
-def _types(option: object) -> tuple[type[BaseException], ...] | None:
-    if isinstance(option, type):
-        return (option,)
-    if isinstance(option, tuple):
-        return option
-    return None  # a predicate: nothing can be said about it
-
-
-def _overlap(retried: object, answered: object) -> bool:
-    """Whether a strategy answering ``answered`` takes failures a retry on ``retried`` wants."""
-    if answered is None:
-        return False
-    left, right = _types(retried), _types(answered)
-    if left is None or right is None:
-        return False
-    return any(issubclass(a, b) or issubclass(b, a) for a in left for b in right)
-
-
-_KNOWN_MAX = 32  # exception types a policy remembers as always retryable
-# A ``TypeError`` may be stoic's to report (``check_awaited``): never taken on trust.
-_NEVER_OR_GROUP = (*_NEVER, BaseExceptionGroup, TypeError)
 # The opening words of stoic's notes on the caller's exception: one of each kind at most.
 _GAVE_UP = "stoic: gave up"
 _NOT_RETRIED = "stoic: not retried"
-
-
-def _matched_by_type(cls: type[BaseException], on: ExceptionFilter) -> bool:
-    """Whether ``on`` matches every exception of exact type ``cls``, whatever the instance.
-
-    True only when the matcher's verdict depends on the type alone: ``on`` is exception
-    classes without a metaclass of their own (an ABC may decide per instance), ``cls``
-    matches them, is neither a group nor a control-flow exception, and cannot pretend to be
-    another class (``isinstance`` asks an instance its ``__class__`` when the type says no).
-    """
-    classes = (on,) if isinstance(on, type) else on
-    if not isinstance(classes, tuple) or any(type(c) is not type for c in classes):
-        return False  # a predicate, or a class deciding ``isinstance`` itself
-    return (
-        type(cls) is type
-        and issubclass(cls, classes)
-        and not issubclass(cls, _NEVER_OR_GROUP)
-        and cls.__getattribute__ is BaseException.__getattribute__
-        and all("__class__" not in vars(k) for k in cls.__mro__[:-1])
-    )
 
 
 class Attempt:
@@ -667,13 +526,13 @@ class Attempt:
 
 
 class _Attempts:
-    """The per-loop state of ``async for attempt in policy``: the third driver of ``_Plan``."""
+    """The per-loop state of ``async for attempt in policy``: the third driver of ``Plan``."""
 
     __slots__ = ("_delay", "_done", "_listening", "_plan", "_policy", "_started")
 
     def __init__(self, policy: Retry) -> None:
         self._policy = policy
-        self._plan: _Plan | None = None
+        self._plan: Plan | None = None
         self._delay: float | None = None
         self._done = False
         self._started = 0.0
@@ -694,7 +553,7 @@ class _Attempts:
             self._listening = bool(
                 policy._listeners or global_listeners or pipeline_listeners.get()
             )
-            self._plan = plan = _Plan(policy, self._started)
+            self._plan = plan = policy._new_plan(self._started)
         elif self._delay is None:
             # The previous block ended without an exception: the work is done.
             self._done = True
@@ -727,112 +586,3 @@ class _Attempts:
                 RetryScheduled(policy.name, plan.attempt, self._delay, now - plan.start, exc, None),
             )
         return True
-
-
-def retry_after_hint(outcome: object) -> float | None:
-    """A ``delay_hint`` that honours servers' and stoic's own "retry after" hints.
-
-    Looks, in order, for a numeric ``retry_after`` attribute (``CircuitBreakerOpen`` has one),
-    then a ``Retry-After`` header in delta-seconds on ``outcome.response.headers`` or
-    ``outcome.headers`` (httpx, aiohttp, requests shapes). Returns ``None`` (use the backoff)
-    when there is none, or for the HTTP-date form, which would need the wall clock.
-    """
-    value = getattr(outcome, "retry_after", None)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return _finite_seconds(value)
-    response = getattr(outcome, "response", None)
-    headers = getattr(response, "headers", None) or getattr(outcome, "headers", None)
-    getter = getattr(headers, "get", None)
-    if getter is None:
-        return None
-    header = getter("Retry-After") or getter("retry-after")
-    if isinstance(header, bytes):
-        header = header.decode("latin-1")
-    if isinstance(header, str) and header.strip().isdigit():
-        return _finite_seconds(float(header.strip()))
-    return None
-
-
-def _finite_seconds(value: float) -> float | None:
-    """``value`` as finite seconds >= 0, else ``None`` (a hint beyond any float is no hint)."""
-    try:
-        seconds = float(value)
-    except OverflowError:
-        return None
-    return seconds if 0 <= seconds < math.inf else None
-
-
-@overload
-def retry(fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]: ...
-
-
-@overload
-def retry(
-    *,
-    attempts: int = ...,
-    on: ExceptionFilter = ...,
-    on_result: Callable[[Any], bool] | None = ...,
-    backoff: Backoff | None = ...,
-    deadline: float | None = ...,
-    delay_hint: Callable[[Any], float | None] | None = ...,
-    max_delay: float = ...,
-    name: str | None = ...,
-    listeners: Iterable[Listener] = ...,
-    random: Callable[[], float] = ...,
-) -> Retry: ...
-
-
-def retry(fn: Callable[..., Awaitable[Any]] | None = None, /, **options: Any) -> Any:
-    """Decorator factory: ``@retry(...)`` with ``Retry``'s options, or bare ``@retry``."""
-    policy = Retry(**options)
-    return policy if fn is None else policy(fn)
-
-
-# -- the founding document's API ------------------------------------------------------------
-
-
-async def retry_with_backoff(
-    func: Callable[[], Awaitable[T]],
-    max_retries: int = 3,
-    base_delay: float = 1.0,
-    max_delay: float = 60.0,
-    exponential_base: float = 2.0,
-    jitter: bool = True,
-    retryable_exceptions: tuple[type[BaseException], ...] = (Exception,),
-) -> T:
-    """Call ``func()`` and retry it up to ``max_retries`` more times with exponential backoff.
-
-    Waits ``base_delay * exponential_base ** n`` seconds (capped at ``max_delay``), spread by
-    +-25% when ``jitter`` (never past ``max_delay``). Re-raises the last exception with a
-    note. Cancellation is never retried.
-    """
-    return await _seed_policy(
-        max_retries, base_delay, max_delay, exponential_base, jitter, tuple(retryable_exceptions)
-    ).call(func)
-
-
-def async_retry(
-    max_retries: int = 3,
-    base_delay: float = 1.0,
-    exceptions: tuple[type[BaseException], ...] = (Exception,),
-) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Coroutine[Any, Any, T]]]:
-    """Decorator: retry an async function like ``retry_with_backoff`` (60 s cap, +-25% jitter)."""
-    policy = _seed_policy(max_retries, base_delay, 60.0, 2.0, True, tuple(exceptions))
-    return policy.__call__
-
-
-@functools.lru_cache(maxsize=64, typed=True)  # typed: 2 and 2.0 (or 1 and True) differ
-def _seed_policy(
-    max_retries: int,
-    base_delay: float,
-    max_delay: float,
-    exponential_base: float,
-    jitter: bool,
-    retryable: tuple[type[BaseException], ...],
-) -> Retry:
-    _validate.count(max_retries, "max_retries", minimum=0)
-    base_delay = _validate.seconds(base_delay, "base_delay")
-    max_delay = _validate.seconds(max_delay, "max_delay")
-    exponential_base = _validate.number(exponential_base, "exponential_base", minimum=1.0)
-    backoff = _SeedExponential(base_delay, max_delay, exponential_base, jitter)
-    return Retry(attempts=max_retries + 1, on=retryable, backoff=backoff, max_delay=max_delay)

@@ -1,0 +1,78 @@
+"""The retry decision core: when to try again, and when to give up.
+
+Synchronous, with no I/O and no asyncio: the drivers (``Retry.call``, its decorator form and
+the ``async for`` loop) wait and run the attempts; a sync driver or another event loop can
+reuse it as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from stoic import _clock
+from stoic._clock import testing_state
+from stoic._retry.events import GiveUpReason
+from stoic._timeout import current_deadline
+
+__all__ = ["Plan"]
+
+
+class Plan:
+    """The retry decision for one call: attempts made, the deadline, the backoff sequence.
+
+    Synchronous and free of asyncio: ``next_delay`` says how long to wait before the next
+    attempt, or ``None`` to give up (``reason`` says why). Made only once a call has failed,
+    so the happy path never pays for it. The drivers (``Retry.call``, the decorator, the
+    ``async for`` loop) own the waiting, the attempts and the events.
+    """
+
+    __slots__ = ("attempt", "deadline", "delays", "hint", "limit", "max_delay", "reason", "start")
+
+    def __init__(
+        self,
+        start: float,
+        attempts: int,
+        delays: Iterator[float],
+        max_delay: float,
+        deadline: float | None,
+        hint: Callable[[Any], float | None] | None,
+    ) -> None:
+        """``deadline``: seconds from ``start`` the policy allows (an enclosing timeout's
+        deadline bounds it too); ``hint``: the outcome's own wait, or ``None`` for the
+        backoff's."""
+        self.start = start
+        self.attempt = 1
+        self.reason: GiveUpReason = "attempts"
+        self.delays = delays
+        self.hint = hint
+        self.max_delay = max_delay
+        # Testing mode caps attempts as the call starts retrying (``set_testing``).
+        limit = attempts
+        if testing_state.attempts is not None:
+            limit = min(limit, testing_state.attempts)
+        self.limit = limit
+        own = None if deadline is None else start + deadline
+        outer = current_deadline()
+        self.deadline = outer if own is None or (outer is not None and outer <= own) else own
+
+    def next_delay(self, exc: BaseException | None, result: Any, now: float) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``, or ``None`` to give up."""
+        if self.attempt >= self.limit or (
+            testing_state.attempts is not None and self.attempt >= testing_state.attempts
+        ):
+            self.reason = "attempts"
+            return None
+        delay = next(self.delays)
+        if self.hint is not None:
+            hint = self.hint(result if exc is None else exc)
+            if hint is not None:
+                delay = hint
+        if delay > self.max_delay:
+            delay = self.max_delay
+        if testing_state.no_wait:
+            delay = 0.0
+        if self.deadline is not None and _clock.reached(now + delay, self.deadline):
+            self.reason = "deadline"
+            return None
+        return delay
