@@ -503,10 +503,10 @@ class TestStatistics:
     def test_properties_and_repr_show_the_options(self) -> None:
         bulkhead = Bulkhead(max_concurrent=10, max_waiting=50, timeout=30, name="api")
         assert (bulkhead.max_concurrent, bulkhead.max_waiting) == (10, 50)
-        assert bulkhead.timeout == 30.0
+        assert bulkhead.max_wait == bulkhead.timeout == 30.0
         assert bulkhead.name == "api"
         assert repr(bulkhead) == (
-            "Bulkhead(max_concurrent=10, max_waiting=50, timeout=30.0, name='api')"
+            "Bulkhead(max_concurrent=10, max_waiting=50, max_wait=30.0, name='api')"
         )
 
 

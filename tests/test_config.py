@@ -106,7 +106,7 @@ class TestRoundTrip:
         assert config["strategies"][3] == {
             "type": "circuit_breaker",
             "failure_threshold": 4,
-            "timeout": 30.0,
+            "break_duration": 30.0,  # stoic's name; the table said ``timeout``
             "name": "pay",
         }
 

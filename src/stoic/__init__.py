@@ -22,6 +22,8 @@ if TYPE_CHECKING:
         Bulkhead as Bulkhead,
         BulkheadStatistics as BulkheadStatistics,
         CallRejectedByBulkhead as CallRejectedByBulkhead,
+        ConcurrencyLimit as ConcurrencyLimit,
+        FixedLimit as FixedLimit,
     )
     from stoic._circuit_breaker import (
         CallRejectedByBreaker as CallRejectedByBreaker,
@@ -121,7 +123,13 @@ if TYPE_CHECKING:
 # The one list of public names, by the module each lives in. ``__all__`` is derived from it;
 # ``tests/test_exported_members.py`` holds the imports above to the same names.
 _HOMES: dict[str, tuple[str, ...]] = {
-    "_bulkhead": ("Bulkhead", "BulkheadStatistics", "CallRejectedByBulkhead"),
+    "_bulkhead": (
+        "Bulkhead",
+        "BulkheadStatistics",
+        "CallRejectedByBulkhead",
+        "ConcurrencyLimit",
+        "FixedLimit",
+    ),
     "_circuit_breaker": (
         "CallRejectedByBreaker",
         "CircuitBreaker",

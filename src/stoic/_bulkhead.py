@@ -29,15 +29,21 @@ import functools
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, NoReturn
+from typing import Any, ClassVar, Literal, NoReturn, Protocol
 
 from stoic import _clock, _validate
 from stoic._classify import check_awaited
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
-from stoic._strategy import P, Strategy, T
+from stoic._strategy import Frozen, P, T
 from stoic.exceptions import BulkheadFull
 
-__all__ = ["Bulkhead", "BulkheadStatistics", "CallRejectedByBulkhead"]
+__all__ = [
+    "Bulkhead",
+    "BulkheadStatistics",
+    "CallRejectedByBulkhead",
+    "ConcurrencyLimit",
+    "FixedLimit",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,69 +79,127 @@ class BulkheadStatistics:
     rejected: int
 
 
-class Bulkhead(Strategy):
+class ConcurrencyLimit(Protocol):
+    """How many calls a bulkhead lets run at once, read at every admission.
+
+    ``Bulkhead(max_concurrent=10)`` keeps a fixed one; an adaptive limit (one that moves
+    ``limit`` from the latency and drops it observes) passes an object of its own.
+    """
+
+    @property
+    def limit(self) -> int: ...
+
+
+class FixedLimit:
+    """A ``ConcurrencyLimit`` that never moves."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def __repr__(self) -> str:
+        return f"FixedLimit({self.limit})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FixedLimit) and other.limit == self.limit
+
+    def __hash__(self) -> int:
+        return hash(self.limit)
+
+
+class _Slots:
+    """A bulkhead's state: the running calls, the queue behind them, and the totals."""
+
+    __slots__ = ("admitted", "rejected", "running", "waiters")
+
+    def __init__(self) -> None:
+        self.running = 0
+        # Futures of queued calls, oldest first. A future resolves to True when a slot is
+        # handed to it and to False when its wait timed out; both remove it from the queue
+        # first, so a done future still queued is always a cancelled one.
+        self.waiters: deque[asyncio.Future[bool]] = deque()
+        self.admitted = 0
+        self.rejected = 0
+
+
+class Bulkhead(Frozen):
     """Run at most ``max_concurrent`` calls at once; queue up to ``max_waiting`` more.
 
-    - ``max_concurrent``: calls allowed to run at the same time (int >= 1).
+    - ``max_concurrent``: calls allowed to run at the same time (int >= 1), or a
+      ``ConcurrencyLimit`` object whose ``limit`` is read at every admission.
     - ``max_waiting``: calls allowed to wait for a slot *beyond* the running ones (int >= 0,
       default 0: no queue, a call that finds every slot taken is rejected at once).
-    - ``timeout``: seconds a call may wait for a slot (default ``None``: as long as it takes).
-      It bounds the wait only, never the call itself; ``0`` means never wait. A wait that
-      runs out raises ``BulkheadFull``.
+    - ``max_wait``: seconds a call may wait for a slot (default ``None``: as long as it
+      takes). It bounds the wait only, never the call itself; ``0`` means never wait. A wait
+      that runs out raises ``BulkheadFull``. ``timeout``, the third positional parameter,
+      is the founding document's name for it.
     - ``name``: carried by events; ``listeners``: callables receiving each event.
 
     Raises ``BulkheadFull`` (a ``stoic.exceptions.RejectedCall``) when the call is refused;
     the wrapped function's own exceptions pass through untouched. Use it as
     ``await bulkhead.call(fn, *args, **kwargs)``, as a decorator, or as
     ``async with bulkhead:``; one bulkhead object is meant to be shared by many tasks.
+    Immutable: ``with_(max_concurrent=20)`` makes a changed copy (with no calls running).
     """
 
-    __slots__ = (
-        "_admitted",
-        "_listeners",
-        "_max_concurrent",
-        "_max_waiting",
-        "_name",
-        "_rejected",
-        "_running",
-        "_timeout",
-        "_waiters",
-    )
+    __slots__ = ("_limit", "_listeners", "_max_wait", "_max_waiting", "_name", "_slots")
 
     def __init__(
         self,
-        max_concurrent: int,
+        max_concurrent: int | ConcurrencyLimit,
         max_waiting: int = 0,
         timeout: float | None = None,
         *,
+        max_wait: float | None = None,
         name: str | None = None,
         listeners: Iterable[Listener] = (),
     ) -> None:
-        self._max_concurrent = _validate.count(max_concurrent, "max_concurrent")
+        if isinstance(max_concurrent, int) or not hasattr(max_concurrent, "limit"):
+            self._limit: ConcurrencyLimit = FixedLimit(
+                _validate.count(max_concurrent, "max_concurrent")
+            )
+        else:
+            self._limit = max_concurrent
         self._max_waiting = _validate.count(max_waiting, "max_waiting", minimum=0)
-        if timeout is not None:
-            timeout = _validate.seconds(timeout, "timeout", optional=True)
-        self._timeout = timeout
+        if timeout is not None and max_wait is not None:
+            raise TypeError(
+                "give max_wait or timeout (its founding document name), not both; got "
+                f"max_wait={max_wait!r} and timeout={timeout!r}"
+            )
+        wait = max_wait if timeout is None else timeout
+        label = "max_wait" if timeout is None else "timeout"
+        self._max_wait = None if wait is None else _validate.seconds(wait, label, optional=True)
         self._name = _validate.name(name)
         self._listeners = validate_listeners(listeners)
-        self._running = 0
-        # Futures of queued calls, oldest first. A future resolves to True when a slot is
-        # handed to it and to False when its wait timed out; both remove it from the queue
-        # first, so a done future still queued is always a cancelled one.
-        self._waiters: deque[asyncio.Future[bool]] = deque()
-        self._admitted = 0
-        self._rejected = 0
+        self._slots = _Slots()
+        self._freeze()
+
+    def options(self) -> dict[str, Any]:
+        limit = self._limit
+        return {
+            "max_concurrent": limit.limit if type(limit) is FixedLimit else limit,
+            "max_waiting": self._max_waiting,
+            "max_wait": self._max_wait,
+            "name": self._name,
+            "listeners": self._listeners,
+        }
 
     def __repr__(self) -> str:
         return (
-            f"Bulkhead(max_concurrent={self._max_concurrent}, max_waiting={self._max_waiting}, "
-            f"timeout={self._timeout!r}, name={self._name!r})"
+            f"Bulkhead(max_concurrent={self.max_concurrent}, max_waiting={self._max_waiting}, "
+            f"max_wait={self._max_wait!r}, name={self._name!r})"
         )
 
     @property
     def max_concurrent(self) -> int:
-        """Calls allowed to run at the same time."""
-        return self._max_concurrent
+        """Calls allowed to run at the same time, now (an adaptive limit moves it)."""
+        return self._limit.limit
+
+    @property
+    def limit(self) -> ConcurrencyLimit:
+        """The limit object read at every admission."""
+        return self._limit
 
     @property
     def max_waiting(self) -> int:
@@ -143,9 +207,14 @@ class Bulkhead(Strategy):
         return self._max_waiting
 
     @property
-    def timeout(self) -> float | None:
+    def max_wait(self) -> float | None:
         """Seconds a call may wait for a slot (``None``: no limit)."""
-        return self._timeout
+        return self._max_wait
+
+    @property
+    def timeout(self) -> float | None:
+        """``max_wait``, by the founding document's name."""
+        return self._max_wait
 
     @property
     def name(self) -> str | None:
@@ -157,18 +226,22 @@ class Bulkhead(Strategy):
     kind = "bulkhead"
 
     def describe(self) -> str:
-        wait = "" if self._timeout is None else f", waits at most {self._timeout:g}s"
+        wait = "" if self._max_wait is None else f", waits at most {self._max_wait:g}s"
         name = "" if self._name is None else f" [{self._name}]"
-        return f"bulkhead: {self._max_concurrent} at once, {self._max_waiting} queued{wait}{name}"
+        return f"bulkhead: {self._limit.limit} at once, {self._max_waiting} queued{wait}{name}"
 
     def to_config(self) -> dict[str, Any]:
         from stoic._configuration import without_none
 
+        if type(self._limit) is not FixedLimit:
+            raise ValueError(
+                f"bulkhead limit {self._limit!r} is an object, which config cannot express"
+            )
         return without_none(
             {
-                "max_concurrent": self._max_concurrent,
+                "max_concurrent": self._limit.limit,
                 "max_waiting": self._max_waiting,
-                "timeout": self._timeout,
+                "max_wait": self._max_wait,
                 "name": self._name,
             }
         )
@@ -177,18 +250,19 @@ class Bulkhead(Strategy):
     def from_config(cls, options: Mapping[str, Any], where: str) -> Bulkhead:
         from stoic._configuration import check_keys
 
-        check_keys(options, ("max_concurrent", "max_waiting", "timeout", "name"), where)
+        # ``timeout`` is the founding document's name for ``max_wait``.
+        check_keys(options, ("max_concurrent", "max_waiting", "max_wait", "timeout", "name"), where)
         return cls(**options)
 
     def statistics(self) -> BulkheadStatistics:
         """A frozen snapshot of the current counts."""
         return BulkheadStatistics(
-            max_concurrent=self._max_concurrent,
+            max_concurrent=self._limit.limit,
             max_waiting=self._max_waiting,
-            running=self._running,
+            running=self._slots.running,
             waiting=self._live_waiters(),
-            admitted=self._admitted,
-            rejected=self._rejected,
+            admitted=self._slots.admitted,
+            rejected=self._slots.rejected,
         )
 
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -198,9 +272,11 @@ class Bulkhead(Strategy):
         """
         if not _clock.asyncio_seen:
             _clock.first_call()
-        if self._running < self._max_concurrent and not self._waiters:
-            self._running += 1
-            self._admitted += 1
+        slots = self._slots
+        # The limit is read at each admission: an adaptive one may have moved.
+        if slots.running < self._limit.limit and not slots.waiters:
+            slots.running += 1
+            slots.admitted += 1
         else:
             await self._wait_for_slot()
         try:
@@ -209,13 +285,14 @@ class Bulkhead(Strategy):
             check_awaited(fn, args, exc)
             raise
         finally:
-            if self._waiters:
+            if slots.waiters:
                 self._release()
             else:
-                self._running -= 1
+                slots.running -= 1
 
     def _decorate(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """The decorator form: every call takes a slot (as ``call``)."""
+        slots, limit = self._slots, self._limit
         wait_for_slot, release = self._wait_for_slot, self._release
 
         # The body of ``call``, inlined: one coroutine per call instead of two.
@@ -223,10 +300,9 @@ class Bulkhead(Strategy):
         async def bounded(*args: P.args, **kwargs: P.kwargs) -> T:
             if not _clock.asyncio_seen:
                 _clock.first_call()
-            # The limit is read at each admission, never frozen into the function.
-            if self._running < self._max_concurrent and not self._waiters:
-                self._running += 1
-                self._admitted += 1
+            if slots.running < limit.limit and not slots.waiters:
+                slots.running += 1
+                slots.admitted += 1
             else:
                 await wait_for_slot()
             try:
@@ -235,19 +311,20 @@ class Bulkhead(Strategy):
                 check_awaited(fn, args, exc)
                 raise
             finally:
-                if self._waiters:
+                if slots.waiters:
                     release()
                 else:
-                    self._running -= 1
+                    slots.running -= 1
 
         return bounded
 
     async def __aenter__(self) -> None:
         if not _clock.asyncio_seen:
             _clock.first_call()
-        if self._running < self._max_concurrent and not self._waiters:
-            self._running += 1
-            self._admitted += 1
+        slots = self._slots
+        if slots.running < self._limit.limit and not slots.waiters:
+            slots.running += 1
+            slots.admitted += 1
         else:
             await self._wait_for_slot()
 
@@ -256,7 +333,7 @@ class Bulkhead(Strategy):
 
     def _release(self) -> None:
         """Give a slot back: straight to the oldest live waiter, else to the pool."""
-        waiters = self._waiters
+        waiters = self._slots.waiters
         while waiters:
             waiter = waiters.popleft()
             if not waiter.done():
@@ -268,7 +345,7 @@ class Bulkhead(Strategy):
                     # A waiter of another event loop (thread): wake that loop, thread-safely.
                     loop.call_soon_threadsafe(self._hand_over, waiter)
                 return
-        self._running -= 1
+        self._slots.running -= 1
 
     def _hand_over(self, waiter: asyncio.Future[bool]) -> None:
         """A slot released on another loop reaches ``waiter``'s; pass it on if it left."""
@@ -279,17 +356,17 @@ class Bulkhead(Strategy):
 
     def _live_waiters(self) -> int:
         # Cancelled futures linger only until their task runs again; don't count them.
-        return sum(1 for waiter in self._waiters if not waiter.done())
+        return sum(1 for waiter in self._slots.waiters if not waiter.done())
 
     async def _wait_for_slot(self) -> None:
-        waiters = self._waiters
+        waiters = self._slots.waiters
         if len(waiters) >= self._max_waiting:
             # Slow path only: drop cancelled waiters whose tasks have not run yet.
             live = deque(waiter for waiter in waiters if not waiter.done())
-            self._waiters = waiters = live
+            self._slots.waiters = waiters = live
             if len(live) >= self._max_waiting:
                 self._reject("full")
-        timeout = self._timeout
+        timeout = self._max_wait
         if timeout == 0:
             self._reject("full")
         loop = _clock.running_loop()
@@ -305,24 +382,24 @@ class Bulkhead(Strategy):
                 self._release()
             else:
                 with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
+                    self._slots.waiters.remove(waiter)
             raise
         finally:
             if timer is not None:
                 timer.cancel()
         if not granted:
             self._reject("timeout")
-        self._admitted += 1
+        self._slots.admitted += 1
 
     def _expire(self, waiter: asyncio.Future[bool]) -> None:
         if not waiter.done():
             with contextlib.suppress(ValueError):
-                self._waiters.remove(waiter)
+                self._slots.waiters.remove(waiter)
             waiter.set_result(False)
 
     def _reject(self, reason: Literal["full", "timeout"]) -> NoReturn:
-        self._rejected += 1
-        running, waiting = self._running, self._live_waiters()
+        self._slots.rejected += 1
+        running, waiting = self._slots.running, self._live_waiters()
         emit(
             self._listeners,
             CallRejectedByBulkhead(
@@ -330,16 +407,16 @@ class Bulkhead(Strategy):
                 reason=reason,
                 running=running,
                 waiting=waiting,
-                max_concurrent=self._max_concurrent,
+                max_concurrent=self._limit.limit,
                 max_waiting=self._max_waiting,
             ),
         )
         label = "bulkhead" if self._name is None else f"bulkhead {self._name!r}"
         if reason == "timeout":
-            message = f"{label}: no slot became free within {self._timeout}s"
+            message = f"{label}: no slot became free within {self._max_wait}s"
         else:
             message = (
-                f"{label} is full: {running}/{self._max_concurrent} running, "
+                f"{label} is full: {running}/{self._limit.limit} running, "
                 f"{waiting}/{self._max_waiting} waiting"
             )
         raise BulkheadFull(message)

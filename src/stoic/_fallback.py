@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Final, cast
 from stoic import _clock, _validate
 from stoic._classify import ExceptionFilter, Matcher, check_awaited, compile_matcher, note
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
-from stoic._strategy import P, Strategy, T
+from stoic._strategy import Frozen, P, T
 
 __all__ = [
     "Fallback",
@@ -143,7 +143,7 @@ _MISSING: Final = _Missing()
 FallbackHandler = Callable[[FallbackContext], Any]
 
 
-class Fallback(Strategy):
+class Fallback(Frozen):
     """Replace a failed call's outcome with a fixed value or a handler's answer.
 
     Give exactly one of:
@@ -189,6 +189,19 @@ class Fallback(Strategy):
         self._on_result = on_result
         self._name = _validate.name(name)
         self._listeners = validate_listeners(listeners)
+        self._freeze()
+
+    def options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "handler": self._handler,
+            "on": self._on,
+            "on_result": self._on_result,
+            "name": self._name,
+            "listeners": self._listeners,
+        }
+        if self._handler is None:
+            options["value"] = self._value
+        return options
 
     def __repr__(self) -> str:
         what = f"handler={self._handler!r}" if self._handler is not None else repr(self._value)

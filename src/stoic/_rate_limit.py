@@ -35,9 +35,10 @@ from stoic import _clock, _validate
 from stoic._classify import check_awaited
 from stoic._clock import NS, RESOLUTION_NS, testing_state
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
-from stoic._strategy import P, Strategy, T
+from stoic._strategy import Frozen, P, T
 from stoic._timeout import current_deadline
 from stoic.exceptions import RateLimited
+from stoic.stores import Clock, RateStore
 
 __all__ = ["CallRejectedByRateLimiter", "RateLimiter", "RateLimiterStatistics"]
 
@@ -86,7 +87,7 @@ class RateLimiterStatistics:
     rejected: int
 
 
-class RateLimiter(Strategy):
+class RateLimiter(Frozen):
     """Start at most ``rate`` calls per ``per`` seconds, in bursts of up to ``burst`` calls.
 
     - ``rate``: calls allowed per ``per`` seconds (a finite number > 0; fractions are fine:
@@ -122,22 +123,15 @@ class RateLimiter(Strategy):
 
     __slots__ = (
         "_burst",
-        "_delayed",
-        "_head",
-        "_interval",
+        "_clock",
         "_listeners",
-        "_loop",
         "_max_wait",
         "_max_wait_ns",
         "_name",
         "_per",
-        "_queue",
         "_rate",
-        "_rejected",
-        "_tat",
-        "_timer",
-        "_tolerance",
-        "_waiting",
+        "_state",
+        "_store",
     )
 
     def __init__(
@@ -149,6 +143,7 @@ class RateLimiter(Strategy):
         max_wait: float | None = 0.0,
         name: str | None = None,
         listeners: Iterable[Listener] = (),
+        store: RateStore | None = None,
     ) -> None:
         rate = _validate.number(rate, "rate", minimum=0.0, open_below=True)
         per = _validate.seconds(per, "per", positive=True)
@@ -173,24 +168,27 @@ class RateLimiter(Strategy):
         self._max_wait_ns = None if max_wait is None else round(max_wait * NS)
         self._name = _validate.name(name)
         self._listeners = validate_listeners(listeners)
-        # Nanoseconds between two calls at the steady rate, and how far ahead of its schedule
-        # a call may start (the burst).
-        self._interval = interval
-        self._tolerance = (burst - 1) * interval
-        # The theoretical arrival time: when the next call is due at the steady rate, in
-        # nanoseconds on stoic's clock. A call may start once ``_tat - _tolerance`` is not in
-        # the future. While calls wait it is ``_QUEUED``; the queue holds the schedule.
-        self._tat = _NEVER_CALLED
-        # The waiting calls' futures, oldest first (cancelled ones linger until passed over),
-        # how many are live, the turn of the oldest live one (the others follow one interval
-        # apart), the timer that wakes it, and the loop they wait on.
-        self._queue: deque[asyncio.Future[int]] = deque()
-        self._waiting = 0
-        self._head = 0
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._delayed = 0
-        self._rejected = 0
+        if store is not None:
+            _validate.instance(store, "store", RateStore, "a stoic.stores.RateStore")
+        self._store = store
+        # The schedule (its turns are ``interval`` nanoseconds apart, ``burst`` may start back
+        # to back), and the clock it is kept on: the store's, or stoic's own.
+        self._state = (
+            RateState(interval, burst) if store is None else store.rate(self._name, interval, burst)
+        )
+        self._clock: Clock = _clock if store is None else store.clock
+        self._freeze()
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "rate": self._rate,
+            "per": self._per,
+            "burst": self._burst,
+            "max_wait": self._max_wait,
+            "name": self._name,
+            "listeners": self._listeners,
+            "store": self._store,
+        }
 
     def __repr__(self) -> str:
         return (
@@ -265,22 +263,16 @@ class RateLimiter(Strategy):
 
     def statistics(self) -> RateLimiterStatistics:
         """A frozen snapshot of the current state and counts."""
-        available = 0
-        if not self._waiting:
-            now = _clock.now_ns()
-            due = max(self._tat, now)
-            # The k-th next call may start now while due + (k - 1) * interval - tolerance <= now.
-            spare = now + self._tolerance - due
-            if spare >= 0:
-                available = min(self._burst, spare // self._interval + 1)
+        state = self._state
         return RateLimiterStatistics(
             rate=self._rate,
             per=self._per,
             burst=self._burst,
-            available=available,
-            waiting=self._waiting,
-            delayed=self._delayed,
-            rejected=self._rejected,
+            # The k-th next call may start now while due + (k - 1) * interval - tolerance <= now.
+            available=state.available(self._clock.now_ns()),
+            waiting=state.waiting,
+            delayed=state.delayed,
+            rejected=state.rejected,
         )
 
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -290,14 +282,16 @@ class RateLimiter(Strategy):
         """
         if not _clock.asyncio_seen:
             _clock.first_call()
-        now = _clock.now_ns()
-        tat = self._tat
+        state = self._state
+        now = self._clock.now_ns()
+        # ``RateState.take``, inlined: the happy path costs no call of its own.
+        tat = state.tat
         if tat <= now:
-            self._tat = now + self._interval
-        elif tat <= now + self._tolerance:
-            self._tat = tat + self._interval
+            state.tat = now + state.interval
+        elif tat <= now + state.tolerance:
+            state.tat = tat + state.interval
         else:
-            await self._wait_for_turn(now)
+            await state.wait_for_turn(now, self._max_wait_ns, self._reject)
         try:
             return await fn(*args, **kwargs)
         except TypeError as exc:
@@ -306,8 +300,13 @@ class RateLimiter(Strategy):
 
     def _decorate(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """The decorator form: every call takes a turn (as ``call``)."""
-        interval, tolerance, wait_for_turn = self._interval, self._tolerance, self._wait_for_turn
-        clock = _clock
+        state, clock, max_wait_ns, reject = (
+            self._state,
+            self._clock,
+            self._max_wait_ns,
+            self._reject,
+        )
+        interval, tolerance, wait_for_turn = state.interval, state.tolerance, state.wait_for_turn
 
         # The body of ``call``, inlined: one coroutine per call instead of two.
         @functools.wraps(fn)
@@ -315,13 +314,13 @@ class RateLimiter(Strategy):
             if not _clock.asyncio_seen:
                 _clock.first_call()
             now = clock.now_ns()
-            tat = self._tat
+            tat = state.tat
             if tat <= now:
-                self._tat = now + interval
+                state.tat = now + interval
             elif tat <= now + tolerance:
-                self._tat = tat + interval
+                state.tat = tat + interval
             else:
-                await wait_for_turn(now)
+                await wait_for_turn(now, max_wait_ns, reject)
             try:
                 return await fn(*args, **kwargs)
             except TypeError as exc:
@@ -333,113 +332,19 @@ class RateLimiter(Strategy):
     async def __aenter__(self) -> None:
         if not _clock.asyncio_seen:
             _clock.first_call()
-        now = _clock.now_ns()
-        tat = self._tat
-        if tat <= now:
-            self._tat = now + self._interval
-        elif tat <= now + self._tolerance:
-            self._tat = tat + self._interval
-        else:
-            await self._wait_for_turn(now)
+        state = self._state
+        if not state.take(self._clock.now_ns()):
+            await state.wait_for_turn(self._clock.now_ns(), self._max_wait_ns, self._reject)
 
     async def __aexit__(self, *exc_info: object) -> None:
         # A turn is spent once the call started; there is nothing to give back.
         return None
 
-    # -- waiting for a turn ----------------------------------------------------------------
-
-    async def _wait_for_turn(self, now: int) -> None:
-        """Reserve the next free turn and wait for it, or refuse the call (``RateLimited``)."""
-        interval, waiting = self._interval, self._waiting
-        turn = self._head + waiting * interval if waiting else self._tat - self._tolerance
-        wait = turn - now
-        if self._max_wait_ns is not None and wait > self._max_wait_ns:
-            self._reject("rate", wait)
-        deadline = current_deadline()
-        if deadline is not None and _clock.reached(turn / NS, deadline):
-            self._reject("deadline", wait)
-        if testing_state.no_wait and not waiting:
-            # Testing mode: the turn is taken as if its time had come.
-            self._tat += interval
-            await _clock.sleep(0)
-            self._delayed += 1
-            return
-        loop = _clock.running_loop()
-        if not waiting:
-            self._loop, self._head, self._tat = loop, turn, _QUEUED
-            self._timer = _clock.call_at(loop, turn, self._wake)
-        elif loop is not self._loop:
-            raise RuntimeError(
-                f"{self!r} has calls waiting on another event loop; a rate limiter serves one "
-                "loop at a time (make one limiter per event loop or thread)"
-            )
-        self._waiting = waiting + 1
-        turn_granted = loop.create_future()
-        self._queue.append(turn_granted)
-        try:
-            await turn_granted
-        except BaseException:
-            self._leave(turn_granted)
-            raise
-        self._delayed += 1
-
-    def _wake(self) -> None:
-        """The oldest waiting call's turn has come: let it start, then time the next one."""
-        assert self._loop is not None
-        if self._head - _clock.now_ns() > RESOLUTION_NS:
-            # Early (a loop whose clock ticks in milliseconds): not yet.
-            self._timer = _clock.call_at(self._loop, self._head, self._wake)
-            return
-        self._timer = None
-        queue = self._queue
-        while queue:
-            waiter = queue.popleft()
-            if not waiter.done():  # passed over: cancelled, already left the count
-                waiter.set_result(self._head)
-                self._head += self._interval
-                self._waiting -= 1
-                break
-        if self._waiting:
-            self._timer = _clock.call_at(self._loop, self._head, self._wake)
-        else:
-            self._stop_queueing()
-
-    def _leave(self, waiter: asyncio.Future[int]) -> None:
-        """A waiting call was cancelled: its turn comes back to the calls behind it."""
-        if waiter.done() and not waiter.cancelled():
-            # Its turn was granted, but it was cancelled before it could start. Give the
-            # turn back when no later turn was handed out yet.
-            turn = waiter.result()
-            if self._waiting and self._head == turn + self._interval:
-                self._head = turn
-                if self._timer is not None:
-                    self._timer.cancel()
-                assert self._loop is not None
-                self._timer = _clock.call_at(self._loop, turn, self._wake)
-            elif not self._waiting and self._tat == turn + self._interval + self._tolerance:
-                self._tat -= self._interval
-            return
-        waiter.cancel()  # a KeyboardInterrupt leaves it pending: passed over all the same
-        self._waiting -= 1
-        # The live waiters keep their order and take the turns from ``_head`` on: everyone
-        # behind this one moved up a turn, and the last turn is free again.
-        if not self._waiting:
-            self._stop_queueing()
-
-    def _stop_queueing(self) -> None:
-        """No call waits any more: the schedule goes back into ``_tat``."""
-        self._tat = self._head + self._tolerance
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._queue.clear()
-        self._loop = None
-
     def _reject(self, reason: Literal["rate", "deadline"], wait: int) -> NoReturn:
         # Rounded up to the microsecond: waiting exactly ``retry_after`` always finds the
         # turn due, whatever the rounding of the waiter's float clock.
         retry_after = -(-wait // 1000) / 1e6
-        self._rejected += 1
+        self._state.rejected += 1
         emit(
             self._listeners,
             CallRejectedByRateLimiter(
@@ -463,3 +368,157 @@ class RateLimiter(Strategy):
                 f"{retry_after:.3f}s away (max_wait={self._max_wait!r})"
             )
         raise RateLimited(message, retry_after=retry_after)
+
+
+_Reject = Callable[[Literal["rate", "deadline"], int], NoReturn]
+
+
+class RateState:
+    """A rate limiter's schedule: what a store keeps (``stoic.stores``).
+
+    The GCRA state is one number, ``tat``, the theoretical arrival time: when the next call
+    is due at the steady rate, in integer nanoseconds on the store's clock. A call may start
+    once ``tat - tolerance`` is not in the future, and then moves ``tat`` one ``interval``
+    on (``take``: the decision, no I/O). Calls that must wait queue here, in arrival order,
+    because the turns they are handed are the schedule's: while any waits, ``tat`` is
+    ``_QUEUED`` (so every fast path sees "not due") and ``head`` is the oldest one's turn.
+    """
+
+    __slots__ = (
+        "burst",
+        "delayed",
+        "head",
+        "interval",
+        "loop",
+        "queue",
+        "rejected",
+        "tat",
+        "timer",
+        "tolerance",
+        "waiting",
+    )
+
+    def __init__(self, interval_ns: int, burst: int) -> None:
+        self.interval = interval_ns
+        self.burst = burst
+        # How far ahead of its schedule a call may start: the burst.
+        self.tolerance = (burst - 1) * interval_ns
+        self.tat = _NEVER_CALLED
+        # The waiting calls' futures, oldest first (cancelled ones linger until passed over),
+        # how many are live, the turn of the oldest live one (the others follow one interval
+        # apart), the timer that wakes it, and the loop they wait on.
+        self.queue: deque[asyncio.Future[int]] = deque()
+        self.waiting = 0
+        self.head = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.delayed = 0
+        self.rejected = 0
+
+    def take(self, now: int) -> bool:
+        """Take the turn due at ``now`` if there is one (the drivers inline this)."""
+        tat = self.tat
+        if tat <= now:
+            self.tat = now + self.interval
+        elif tat <= now + self.tolerance:
+            self.tat = tat + self.interval
+        else:
+            return False
+        return True
+
+    def available(self, now: int) -> int:
+        """Calls that could start at ``now`` without waiting."""
+        if self.waiting:
+            return 0
+        due = max(self.tat, now)
+        spare = now + self.tolerance - due
+        return 0 if spare < 0 else min(self.burst, spare // self.interval + 1)
+
+    async def wait_for_turn(self, now: int, max_wait_ns: int | None, reject: _Reject) -> None:
+        """Reserve the next free turn and wait for it, or refuse the call through ``reject``
+        (which raises): ``"rate"`` when the turn is more than ``max_wait_ns`` away,
+        ``"deadline"`` when it comes at or after the deadline around the call."""
+        interval, waiting = self.interval, self.waiting
+        turn = self.head + waiting * interval if waiting else self.tat - self.tolerance
+        wait = turn - now
+        if max_wait_ns is not None and wait > max_wait_ns:
+            reject("rate", wait)
+        deadline = current_deadline()
+        if deadline is not None and _clock.reached(turn / NS, deadline):
+            reject("deadline", wait)
+        if testing_state.no_wait and not waiting:
+            # Testing mode: the turn is taken as if its time had come.
+            self.tat += interval
+            await _clock.sleep(0)
+            self.delayed += 1
+            return
+        loop = _clock.running_loop()
+        if not waiting:
+            self.loop, self.head, self.tat = loop, turn, _QUEUED
+            self.timer = _clock.call_at(loop, turn, self.wake)
+        elif loop is not self.loop:
+            raise RuntimeError(
+                "this rate limiter has calls waiting on another event loop; a rate limiter "
+                "serves one loop at a time (make one limiter per event loop or thread)"
+            )
+        self.waiting = waiting + 1
+        turn_granted = loop.create_future()
+        self.queue.append(turn_granted)
+        try:
+            await turn_granted
+        except BaseException:
+            self.leave(turn_granted)
+            raise
+        self.delayed += 1
+
+    def wake(self) -> None:
+        """The oldest waiting call's turn has come: let it start, then time the next one."""
+        assert self.loop is not None
+        if self.head - _clock.now_ns() > RESOLUTION_NS:
+            # Early (a loop whose clock ticks in milliseconds): not yet.
+            self.timer = _clock.call_at(self.loop, self.head, self.wake)
+            return
+        self.timer = None
+        queue = self.queue
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():  # passed over: cancelled, already left the count
+                waiter.set_result(self.head)
+                self.head += self.interval
+                self.waiting -= 1
+                break
+        if self.waiting:
+            self.timer = _clock.call_at(self.loop, self.head, self.wake)
+        else:
+            self.stop_queueing()
+
+    def leave(self, waiter: asyncio.Future[int]) -> None:
+        """A waiting call was cancelled: its turn comes back to the calls behind it."""
+        if waiter.done() and not waiter.cancelled():
+            # Its turn was granted, but it was cancelled before it could start. Give the
+            # turn back when no later turn was handed out yet.
+            turn = waiter.result()
+            if self.waiting and self.head == turn + self.interval:
+                self.head = turn
+                if self.timer is not None:
+                    self.timer.cancel()
+                assert self.loop is not None
+                self.timer = _clock.call_at(self.loop, turn, self.wake)
+            elif not self.waiting and self.tat == turn + self.interval + self.tolerance:
+                self.tat -= self.interval
+            return
+        waiter.cancel()  # a KeyboardInterrupt leaves it pending: passed over all the same
+        self.waiting -= 1
+        # The live waiters keep their order and take the turns from ``_head`` on: everyone
+        # behind this one moved up a turn, and the last turn is free again.
+        if not self.waiting:
+            self.stop_queueing()
+
+    def stop_queueing(self) -> None:
+        """No call waits any more: the schedule goes back into ``_tat``."""
+        self.tat = self.head + self.tolerance
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.queue.clear()
+        self.loop = None

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from stoic import _clock, _validate
 from stoic._classify import check_awaited
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
-from stoic._strategy import P, Strategy, T
+from stoic._strategy import Frozen, P, T
 from stoic.exceptions import TimeoutExceeded
 
 __all__ = ["Timeout", "TimeoutExpired", "current_deadline", "remaining", "timeout"]
@@ -84,7 +84,7 @@ class TimeoutExpired(Event):
     timeout: float
 
 
-class Timeout(Strategy):
+class Timeout(Frozen):
     """Bound a call to ``seconds`` (finite or ``math.inf``; >= 0). Build with ``timeout()``."""
 
     __slots__ = ("_listeners", "name", "seconds")
@@ -95,6 +95,10 @@ class Timeout(Strategy):
         self.seconds = _validate.seconds(seconds, "seconds", infinite=True)
         self.name = _validate.name(name)
         self._listeners = validate_listeners(listeners)
+        self._freeze()
+
+    def options(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "name": self.name, "listeners": self._listeners}
 
     def __repr__(self) -> str:
         name = f", name={self.name!r}" if self.name is not None else ""

@@ -15,7 +15,7 @@ A pipeline is a list of strategy tables, outermost first, each with a ``type``::
     [[pipelines.payments.strategies]]
     type = "circuit_breaker"
     failure_threshold = 5
-    timeout = 30
+    break_duration = 30
 
     [[pipelines.payments.strategies]]
     type = "timeout"
@@ -24,7 +24,8 @@ A pipeline is a list of strategy tables, outermost first, each with a ``type``::
 Types and their keys are the constructor options: ``timeout`` (``seconds``, ``name``),
 ``retry`` (``attempts``, ``on``, ``backoff``, ``deadline``, ``max_delay``, ``name``),
 ``circuit_breaker`` (the ``CircuitBreakerConfig`` fields, with ``record``/``ignore`` as
-exception names), ``bulkhead`` (``max_concurrent``, ``max_waiting``, ``timeout``, ``name``),
+exception names and ``break_duration`` for ``timeout``), ``bulkhead`` (``max_concurrent``,
+``max_waiting``, ``max_wait`` (or ``timeout``), ``name``),
 ``rate_limiter`` (``rate``, ``per``, ``burst``, ``max_wait``, ``name``; TOML has no null, so
 ``max_wait = "unlimited"`` stands for ``None``: wait as long as needed),
 ``fallback`` (``value``, ``on``, ``name``) and ``pipeline`` (``strategies``, ``name``).

@@ -109,6 +109,11 @@ class CircuitBreakerConfig:
     name: str | None = None
     listeners: Iterable[Listener] = ()
 
+    @property
+    def break_duration(self) -> float:
+        """``timeout`` by stoic's own name for it (``CircuitBreaker(break_duration=)``)."""
+        return self.timeout
+
     def __post_init__(self) -> None:
         for parameter in ("failure_threshold", "success_threshold", "half_open_max_calls"):
             _validate.count(getattr(self, parameter), parameter)
@@ -188,6 +193,7 @@ class Options(TypedDict, total=False):
     failure_threshold: int
     success_threshold: int
     timeout: float
+    break_duration: float
     half_open_max_calls: int
     trip: Literal["consecutive", "rate"]
     window_size: int | None

@@ -29,7 +29,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from stoic import _clock, _configuration, _validate
 from stoic._classify import never_handled
@@ -43,7 +43,7 @@ from stoic._events import (
     pipeline_listeners,
     validate_listeners,
 )
-from stoic._strategy import P, Strategy, T, via_call
+from stoic._strategy import Frozen, P, Strategy, T, via_call
 
 __all__ = ["Pipeline", "PipelineCompleted", "check_order"]
 
@@ -78,7 +78,7 @@ class _ChainProperty(property):
         return pipeline._entry(fn, *args, **kwargs)
 
 
-class Pipeline(Strategy):
+class Pipeline(Frozen):
     """Compose ``strategies`` outermost first; use as ``call``, decorator, or nested strategy.
 
     - ``strategies``: objects with an async ``call(fn, *args, **kwargs)`` (every stoic
@@ -133,6 +133,26 @@ class Pipeline(Strategy):
         self._entry = (
             self._chain if self._plain else _in_context(self._chain, self.name, self._listeners)
         )
+        self._freeze()
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "strategies": self.strategies,
+            "name": self.name,
+            "listeners": self._listeners,
+            "validate": self.validated,
+        }
+
+    def with_(self, **changes: Any) -> Self:
+        """A new pipeline with these options changed (``strategies=`` a sequence)."""
+        options = {**self.options(), **changes}
+        strategies = options.pop("strategies")
+        return type(self)(*strategies, **options)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        options = self.options()
+        strategies = options.pop("strategies")
+        return (_rebuild_pipeline, (type(self), strategies, options))
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(strategy) for strategy in self.strategies)
@@ -315,3 +335,9 @@ def _check_pair(outer_pos: int, outer: object, inner_pos: int, inner: object) ->
     check_outside = getattr(inner, "check_outside", None)
     if check_outside is not None:
         check_outside(outer, where)
+
+
+def _rebuild_pipeline(
+    cls: type[Pipeline], strategies: tuple[Strategy, ...], options: dict[str, Any]
+) -> Pipeline:
+    return cls(*strategies, **options)
