@@ -667,3 +667,67 @@ class TestSharedByTwoEventLoops:
         assert bulkhead.statistics() == BulkheadStatistics(
             max_concurrent=1, max_waiting=2, running=0, waiting=0, admitted=2, rejected=0
         )
+
+
+class _MovableLimit:
+    """A ``ConcurrencyLimit`` whose value the test moves, as an adaptive limit would."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+
+@pytest.mark.parametrize("form", ["call", "decorator", "async with"])
+class TestLimitReadAtEachAdmission:
+    """``max_concurrent`` may be a limit object; every admission reads its current value."""
+
+    async def test_a_raised_limit_admits_more_and_a_lowered_one_fewer(self, form: str) -> None:
+        limit = _MovableLimit(1)
+        bulkhead = Bulkhead(limit)
+        gate = asyncio.Event()
+
+        async def work() -> None:
+            await gate.wait()
+
+        decorated = bulkhead(work)  # decorated before the limit moves
+
+        async def run() -> None:
+            if form == "call":
+                await bulkhead.call(work)
+            elif form == "decorator":
+                await decorated()
+            else:
+                async with bulkhead:
+                    await work()
+
+        first = asyncio.create_task(run())
+        await asyncio.sleep(0)
+        with pytest.raises(BulkheadFull):
+            await run()
+        limit.limit = 2
+        second = asyncio.create_task(run())
+        await asyncio.sleep(0)
+        assert bulkhead.statistics().running == 2
+        assert bulkhead.max_concurrent == 2
+        limit.limit = 1
+        with pytest.raises(BulkheadFull):
+            await run()
+        gate.set()
+        await asyncio.gather(first, second)
+        assert bulkhead.statistics().running == 0
+
+
+class TestOptionNames:
+    """``max_wait`` is stoic's name for the wait; ``timeout`` is the founding document's."""
+
+    def test_max_wait_and_timeout_are_the_same_option(self) -> None:
+        assert Bulkhead(2, max_wait=1.5).max_wait == Bulkhead(2, 0, 1.5).max_wait == 1.5
+
+    def test_giving_both_is_an_error(self) -> None:
+        with pytest.raises(TypeError, match="give max_wait or timeout"):
+            Bulkhead(2, 0, 1.0, max_wait=2.0)
+
+    def test_a_limit_object_has_no_config_form(self) -> None:
+        from stoic import Pipeline, pipeline_to_config
+
+        with pytest.raises(ValueError, match="is an object, which config cannot express"):
+            pipeline_to_config(Pipeline(Bulkhead(_MovableLimit(3))))

@@ -1049,3 +1049,32 @@ class TestSharedByTwoEventLoops:
         asyncio.run(observe())
         assert seen == ["rejected", "ok"]
         assert breaker.statistics().half_open_successes == 1
+
+
+class TestBreakDurationName:
+    """``break_duration`` is stoic's name for the break; ``timeout`` is the founding document's."""
+
+    async def test_break_duration_sets_the_break(self) -> None:
+        breaker = CircuitBreaker(failure_threshold=1, break_duration=7.0)
+        assert breaker.config.break_duration == breaker.config.timeout == 7.0
+
+        async def fail() -> None:
+            raise ConnectionError
+
+        with pytest.raises(ConnectionError):
+            await breaker.call(fail)
+        assert breaker.statistics().retry_after == 7.0
+
+    def test_giving_both_is_an_error(self) -> None:
+        with pytest.raises(TypeError, match="give break_duration or timeout"):
+            CircuitBreaker(break_duration=1.0, timeout=2.0)
+
+    def test_config_tables_take_either_name_and_write_break_duration(self) -> None:
+        from stoic import pipeline_from_config, pipeline_to_config
+
+        for key in ("timeout", "break_duration"):
+            pipeline = pipeline_from_config({"strategies": [{"type": "circuit_breaker", key: 12}]})
+            assert pipeline_to_config(pipeline)["strategies"][0] == {
+                "type": "circuit_breaker",
+                "break_duration": 12,
+            }

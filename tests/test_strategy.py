@@ -234,3 +234,68 @@ class TestSubclassOverrides:
         assert await pipeline(double)(2) == 4
         assert "Duck object" in pipeline.describe()
         assert duck.calls == 2
+
+
+def _every_strategy() -> dict[str, Any]:
+    from stoic import Fallback
+
+    return {
+        "Retry": Retry(attempts=2, name="r"),
+        "CircuitBreaker": CircuitBreaker(failure_threshold=2, name="b"),
+        "Bulkhead": Bulkhead(3, max_waiting=1, name="h"),
+        "RateLimiter": RateLimiter(5, name="l"),
+        "Timeout": timeout(2.0, name="t"),
+        "Fallback": Fallback(0, on=ConnectionError, name="f"),
+        "Pipeline": Pipeline(timeout(5.0), Retry(), name="p"),
+    }
+
+
+CHANGES = {
+    "Retry": ("attempts", 5),
+    "CircuitBreaker": ("config", None),
+    "Bulkhead": ("max_concurrent", 7),
+    "RateLimiter": ("rate", 9),
+    "Timeout": ("seconds", 4.0),
+    "Fallback": ("name", "g"),
+    "Pipeline": ("name", "q"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHANGES))
+class TestImmutableStrategies:
+    """Every strategy of stoic's is read-only once built, and copied through its options."""
+
+    def test_assigning_an_option_raises_and_changes_nothing(self, name: str) -> None:
+        strategy = _every_strategy()[name]
+        before = strategy.options()
+        for attribute in ("name", *strategy.__slots__):
+            if attribute.startswith("__"):
+                continue
+            # A field raises from the guard, a read-only property from Python itself.
+            with pytest.raises(AttributeError, match="immutable once built|has no setter"):
+                setattr(strategy, attribute, 1)
+        assert strategy.options() == before
+
+    def test_with_changes_one_option_and_keeps_the_rest(self, name: str) -> None:
+        strategy = _every_strategy()[name]
+        option, value = CHANGES[name]
+        if name == "CircuitBreaker":
+            changed = strategy.with_(failure_threshold=9)
+            assert changed.config.failure_threshold == 9
+            assert changed.name == strategy.name
+        else:
+            changed = strategy.with_(**{option: value})
+            assert changed.options()[option] == value
+            rest = {k: v for k, v in strategy.options().items() if k != option}
+            assert {k: v for k, v in changed.options().items() if k != option} == rest
+        assert type(changed) is type(strategy)
+
+    def test_pickles_and_copies_with_fresh_state(self, name: str) -> None:
+        import copy
+        import pickle
+
+        strategy = _every_strategy()[name]
+        for duplicate in (pickle.loads(pickle.dumps(strategy)), copy.copy(strategy)):
+            assert type(duplicate) is type(strategy)
+            assert duplicate is not strategy
+            assert duplicate.describe() == strategy.describe()
