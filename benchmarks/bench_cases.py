@@ -38,6 +38,7 @@ RETRY_OK = group(
     "retry_ok",
     "Retry, first attempt succeeds",
     "`attempts=3`, retry on `Exception`; the call succeeds at once, so no wait ever starts.",
+    reference="hand-written minimum",
 )
 
 
@@ -213,6 +214,7 @@ BREAKER = group(
     "breaker",
     "Circuit breaker, closed",
     "Every call succeeds, so the breaker stays closed. Default options unless named.",
+    reference="hand-written minimum",
 )
 
 
@@ -442,6 +444,7 @@ RATE = group(
     "Limits set far above the call rate, so no call ever waits. limits' moving window "
     "keeps one entry per hit in the window (its storage is reset before each sample), so "
     "its cost grows with the hits inside the window; its fixed window is shown for contrast.",
+    reference="hand-written minimum",
 )
 
 

@@ -194,6 +194,7 @@ def targets(report: Report) -> list[Target]:
             8.0,
         )
     )
+    result.extend(_architecture_targets(report))
     footprint = next((f for f in report.footprints if f.label.endswith("(consecutive)")), None)
     size = None if footprint is None else footprint.bytes_per_instance
     result.append(
@@ -221,6 +222,122 @@ def targets(report: Report) -> list[Target]:
             ],
         )
     )
+    return result
+
+
+_MIN = "hand-written minimum"
+
+
+def _architecture_targets(report: Report) -> list[Target]:
+    """The performance budget of the architecture issue: ratios to hand-written code."""
+    within = [
+        (
+            "retry happy path <= 1.25x its hand-written minimum",
+            "retry_ok",
+            [
+                ("stoic `Retry.call`", _MIN),
+                ("stoic `@retry(attempts=3)`", f"{_MIN}, as a decorator"),
+            ],
+            1.25,
+        ),
+        (
+            "breaker closed <= 1.25x a hand-written counter breaker",
+            "breaker",
+            [
+                ("stoic `CircuitBreaker.call`", _MIN),
+                ("stoic `@CircuitBreaker()`", f"{_MIN}, as a decorator"),
+            ],
+            1.25,
+        ),
+        (
+            "bulkhead uncontended <= 1.25x `if running < limit`",
+            "bulkhead",
+            [("stoic `Bulkhead.call`", _MIN)],
+            1.25,
+        ),
+        (
+            "rate limiter never waiting <= 1.25x an inline GCRA",
+            "rate",
+            [("stoic `RateLimiter.call`", _MIN)],
+            1.25,
+        ),
+        (
+            "`@Pipeline(retry, breaker, bulkhead)` <= 1.5x a hand-written one-coroutine stack",
+            "stack",
+            [("stoic `@Pipeline(retry, breaker, bulkhead)`", _MIN)],
+            1.5,
+        ),
+        (
+            "other forms <= 2x a hand-written equivalent",
+            "breaker",
+            [
+                ("stoic `async with breaker`", f"{_MIN}, `async with`"),
+                (
+                    "stoic `.call`, `trip='rate'`, `window_size=100`",
+                    "hand-written count window (100 calls)",
+                ),
+                (
+                    "stoic `.call`, `trip='rate'`, `window_duration=60`",
+                    "hand-written time window (60 s, 10 buckets)",
+                ),
+            ],
+            2.0,
+        ),
+        (
+            "`async for attempt in policy` <= 2x a hand-written attempt loop",
+            "retry_ok",
+            [("stoic `async for attempt in Retry`", "hand-written `async for attempt` loop")],
+            2.0,
+        ),
+        (
+            "retry failing once, any backoff <= 1.5x a hand-written loop yielding once",
+            "retry_backoffs",
+            [
+                ("stoic `Retry.call`, default backoff", _MIN),
+                ("stoic `Retry.call`, `deadline=60`", _MIN),
+                ("stoic `Retry.call`, `delay_hint=retry_after_hint`", _MIN),
+                ("stoic `@retry()`, default backoff", _MIN),
+            ],
+            1.5,
+        ),
+        (
+            "one listener <= 3x none (`Retry.call` happy path)",
+            "telemetry",
+            [("happy path, one listener", "happy path, no listener")],
+            3.0,
+        ),
+    ]
+    result = []
+    for goal, group, pairs, limit in within:
+        rows = []
+        for label, divisor in pairs:
+            value = report.ratio(group, label, divisor)
+            rows.append(
+                (label, f"{_x(value)} {divisor}", None if value is None else value <= limit)
+            )
+        result.append(Target(goal, rows))
+    cheapest = {
+        "stoic `Retry(...)`": [
+            "tenacity `AsyncRetrying(...)`",
+            "stamina `retry_context(...)`",
+            "hyx `retry(...)`",
+        ],
+        "stoic `CircuitBreaker(...)`": [
+            "aiobreaker `CircuitBreaker(...)`",
+            "pybreaker `CircuitBreaker(...)`",
+            "circuitbreaker `CircuitBreaker(...)`",
+        ],
+    }
+    rows = []
+    for label, peers in cheapest.items():
+        ratios = [(report.ratio("construction", label, peer), peer) for peer in peers]
+        known = [(value, peer) for value, peer in ratios if value is not None]
+        if not known:
+            rows.append((label, "n/a", None))
+            continue
+        value, peer = max(known)  # the largest ratio: to the cheapest peer
+        rows.append((label, f"{_x(value)} {peer}", value <= 3.0))
+    result.append(Target("construction <= 3x the cheapest peer's", rows))
     return result
 
 

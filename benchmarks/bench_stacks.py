@@ -24,6 +24,7 @@ STACK = group(
     "Retry + circuit breaker + bulkhead, happy path",
     "Outermost first: retry (3 attempts) around a closed breaker around a 10-slot bulkhead. "
     "tenacity and aiobreaker have no bulkhead, so an `asyncio.Semaphore` stands in.",
+    reference="hand-written minimum",
 )
 
 

@@ -1078,3 +1078,23 @@ class TestBreakDurationName:
                 "type": "circuit_breaker",
                 "break_duration": 12,
             }
+
+
+class TestSharedConfigs:
+    """Breakers built with equal options share one immutable config, never a wrong one."""
+
+    def test_equal_options_give_one_config(self) -> None:
+        first = CircuitBreaker(failure_threshold=3, break_duration=10.0)
+        second = CircuitBreaker(failure_threshold=3, break_duration=10.0)
+        assert first.config is second.config
+        assert first.state is second.state is CircuitState.CLOSED  # state stays their own
+
+    def test_a_bool_never_reuses_the_config_of_an_equal_number(self) -> None:
+        assert CircuitBreaker(timeout=1).config.timeout == 1.0
+        with pytest.raises(ValueError, match="timeout must be"):
+            CircuitBreaker(timeout=True)
+
+    def test_unhashable_options_still_build(self) -> None:
+        heard: list[object] = []
+        breaker = CircuitBreaker(failure_threshold=2, listeners=[heard.append])
+        assert breaker.config.listeners == (heard.append,)

@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Literal, NoReturn, Protocol
 from stoic import _clock, _validate
 from stoic._classify import check_awaited
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
-from stoic._strategy import Frozen, P, T
+from stoic._strategy import Frozen, P, T, set_field as _set
 from stoic.exceptions import BulkheadFull
 
 __all__ = [
@@ -144,6 +144,12 @@ class Bulkhead(Frozen):
     """
 
     __slots__ = ("_limit", "_listeners", "_max_wait", "_max_waiting", "_name", "_slots")
+    _limit: ConcurrencyLimit
+    _max_waiting: int
+    _max_wait: float | None
+    _name: str | None
+    _listeners: tuple[Listener, ...]
+    _slots: _Slots
 
     def __init__(
         self,
@@ -156,12 +162,10 @@ class Bulkhead(Frozen):
         listeners: Iterable[Listener] = (),
     ) -> None:
         if isinstance(max_concurrent, int) or not hasattr(max_concurrent, "limit"):
-            self._limit: ConcurrencyLimit = FixedLimit(
-                _validate.count(max_concurrent, "max_concurrent")
-            )
+            _set(self, "_limit", FixedLimit(_validate.count(max_concurrent, "max_concurrent")))
         else:
-            self._limit = max_concurrent
-        self._max_waiting = _validate.count(max_waiting, "max_waiting", minimum=0)
+            _set(self, "_limit", max_concurrent)
+        _set(self, "_max_waiting", _validate.count(max_waiting, "max_waiting", minimum=0))
         if timeout is not None and max_wait is not None:
             raise TypeError(
                 "give max_wait or timeout (its founding document name), not both; got "
@@ -169,11 +173,14 @@ class Bulkhead(Frozen):
             )
         wait = max_wait if timeout is None else timeout
         label = "max_wait" if timeout is None else "timeout"
-        self._max_wait = None if wait is None else _validate.seconds(wait, label, optional=True)
-        self._name = _validate.name(name)
-        self._listeners = validate_listeners(listeners)
-        self._slots = _Slots()
-        self._freeze()
+        _set(
+            self,
+            "_max_wait",
+            None if wait is None else _validate.seconds(wait, label, optional=True),
+        )
+        _set(self, "_name", _validate.name(name))
+        _set(self, "_listeners", validate_listeners(listeners))
+        _set(self, "_slots", _Slots())
 
     def options(self) -> dict[str, Any]:
         limit = self._limit

@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Final, cast
 from stoic import _clock, _validate
 from stoic._classify import ExceptionFilter, Matcher, check_awaited, compile_matcher, note
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
-from stoic._strategy import Frozen, P, T
+from stoic._strategy import Frozen, P, T, set_field as _set
 
 __all__ = [
     "Fallback",
@@ -162,6 +162,13 @@ class Fallback(Frozen):
     """
 
     __slots__ = ("_handler", "_listeners", "_matches", "_name", "_on", "_on_result", "_value")
+    _value: Any
+    _handler: FallbackHandler | None
+    _on: ExceptionFilter | None
+    _matches: Matcher | None
+    _on_result: Callable[[Any], bool] | None
+    _name: str | None
+    _listeners: tuple[Listener, ...]
 
     def __init__(
         self,
@@ -182,14 +189,13 @@ class Fallback(Frozen):
             raise TypeError(f"on_result must be None or a predicate, got {on_result!r}")
         if on is None and on_result is None:
             raise ValueError("Fallback with on=None needs an on_result= predicate, got neither")
-        self._value: Any = value
-        self._handler = handler
-        self._on = on
-        self._matches = None if on is None else compile_matcher(on, parameter="on")
-        self._on_result = on_result
-        self._name = _validate.name(name)
-        self._listeners = validate_listeners(listeners)
-        self._freeze()
+        _set(self, "_value", value)
+        _set(self, "_handler", handler)
+        _set(self, "_on", on)
+        _set(self, "_matches", None if on is None else compile_matcher(on, parameter="on"))
+        _set(self, "_on_result", on_result)
+        _set(self, "_name", _validate.name(name))
+        _set(self, "_listeners", validate_listeners(listeners))
 
     def options(self) -> dict[str, Any]:
         options: dict[str, Any] = {

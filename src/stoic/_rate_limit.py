@@ -35,7 +35,7 @@ from stoic import _clock, _validate
 from stoic._classify import check_awaited
 from stoic._clock import NS, RESOLUTION_NS, testing_state
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
-from stoic._strategy import Frozen, P, T
+from stoic._strategy import Frozen, P, T, set_field as _set
 from stoic._timeout import current_deadline
 from stoic.exceptions import RateLimited
 from stoic.stores import Clock, RateStore
@@ -133,6 +133,16 @@ class RateLimiter(Frozen):
         "_state",
         "_store",
     )
+    _rate: float
+    _per: float
+    _burst: int
+    _max_wait: float | None
+    _max_wait_ns: int | None
+    _name: str | None
+    _listeners: tuple[Listener, ...]
+    _store: RateStore | None
+    _state: RateState
+    _clock: Clock
 
     def __init__(
         self,
@@ -161,23 +171,23 @@ class RateLimiter(Frozen):
             burst = _validate.count(burst, "burst", optional=True)
         if max_wait is not None:
             max_wait = _validate.seconds(max_wait, "max_wait", optional=True)
-        self._rate = rate
-        self._per = per
-        self._burst = burst
-        self._max_wait = max_wait
-        self._max_wait_ns = None if max_wait is None else round(max_wait * NS)
-        self._name = _validate.name(name)
-        self._listeners = validate_listeners(listeners)
+        _set(self, "_rate", rate)
+        _set(self, "_per", per)
+        _set(self, "_burst", burst)
+        _set(self, "_max_wait", max_wait)
+        _set(self, "_max_wait_ns", None if max_wait is None else round(max_wait * NS))
+        _set(self, "_name", _validate.name(name))
+        _set(self, "_listeners", validate_listeners(listeners))
         if store is not None:
             _validate.instance(store, "store", RateStore, "a stoic.stores.RateStore")
-        self._store = store
+        _set(self, "_store", store)
         # The schedule (its turns are ``interval`` nanoseconds apart, ``burst`` may start back
         # to back), and the clock it is kept on: the store's, or stoic's own.
-        self._state = (
+        state = (
             RateState(interval, burst) if store is None else store.rate(self._name, interval, burst)
         )
-        self._clock: Clock = _clock if store is None else store.clock
-        self._freeze()
+        _set(self, "_state", state)
+        _set(self, "_clock", _clock if store is None else store.clock)
 
     def options(self) -> dict[str, Any]:
         return {

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, ParamSpec, Self, TypeVar
 
 from stoic import _validate
 
-__all__ = ["Frozen", "P", "Strategy", "T", "kinds", "strategy_class", "via_call"]
+__all__ = ["Frozen", "P", "Strategy", "T", "kinds", "set_field", "strategy_class", "via_call"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -193,21 +193,26 @@ def via_call(
     return through_call
 
 
+#: How stoic's constructors set the fields of an immutable strategy (``Frozen``), as frozen
+#: dataclasses do: past the guard, at the cost of a C call.
+set_field = object.__setattr__
+
+
 class Frozen(Strategy):
     """Base of stoic's own strategies: immutable once built, copied with ``with_``.
 
-    A constructor sets its fields, then calls ``_freeze()``; from then on assigning or
-    deleting one of them raises ``AttributeError``, so no option can be half-applied (a
-    strategy derives its fast paths from its options once). What changes while calls run
-    (a breaker's counts, a bulkhead's slots) lives in a state object the strategy holds,
-    never in its own fields. ``options()`` gives the constructor keywords that rebuild it;
-    ``with_``, ``copy`` and ``pickle`` go through them (pickling works where the options
-    pickle: a lambda does not). A copy starts with fresh state.
+    Constructors set their fields with ``set_field``; assigning or deleting one afterwards
+    raises ``AttributeError``, so no option can be half-applied (a strategy derives its fast
+    paths from its options once). A subclass written outside stoic may add and change
+    attributes of its own. What changes while calls run (a breaker's counts, a bulkhead's
+    slots) lives in a state object the strategy holds, never in its own fields.
+    ``options()`` gives the constructor keywords that rebuild it; ``with_``, ``copy`` and
+    ``pickle`` go through them (pickling works where the options pickle: a lambda does
+    not). A copy starts with fresh state.
     """
 
-    __slots__ = ("_built",)
-    # The fields stoic's own classes declare: read-only once built. A subclass written
-    # outside stoic may add and change attributes of its own.
+    __slots__ = ()
+    # The fields stoic's own classes declare: read-only.
     _guarded: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -217,7 +222,7 @@ class Frozen(Strategy):
             cls._guarded = cls._guarded | {own} if isinstance(own, str) else cls._guarded | set(own)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in type(self)._guarded and getattr(self, "_built", False):
+        if name in type(self)._guarded:
             raise AttributeError(
                 f"{type(self).__name__} is immutable once built; use "
                 f".with_({name.lstrip('_')}=...) for a copy with a changed option"
@@ -228,9 +233,6 @@ class Frozen(Strategy):
         if name in type(self)._guarded:
             raise AttributeError(f"{type(self).__name__} is immutable once built")
         object.__delattr__(self, name)
-
-    def _freeze(self) -> None:
-        object.__setattr__(self, "_built", True)
 
     def options(self) -> dict[str, Any]:
         """The constructor keywords that build an equal strategy (with fresh state)."""

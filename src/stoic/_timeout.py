@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from stoic import _clock, _validate
 from stoic._classify import check_awaited
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
-from stoic._strategy import Frozen, P, T
+from stoic._strategy import Frozen, P, T, set_field as _set
 from stoic.exceptions import TimeoutExceeded
 
 __all__ = ["Timeout", "TimeoutExpired", "current_deadline", "remaining", "timeout"]
@@ -88,14 +88,16 @@ class Timeout(Frozen):
     """Bound a call to ``seconds`` (finite or ``math.inf``; >= 0). Build with ``timeout()``."""
 
     __slots__ = ("_listeners", "name", "seconds")
+    seconds: float
+    name: str | None
+    _listeners: tuple[Listener, ...]
 
     def __init__(
         self, seconds: float, *, name: str | None = None, listeners: Iterable[Listener] = ()
     ) -> None:
-        self.seconds = _validate.seconds(seconds, "seconds", infinite=True)
-        self.name = _validate.name(name)
-        self._listeners = validate_listeners(listeners)
-        self._freeze()
+        _set(self, "seconds", _validate.seconds(seconds, "seconds", infinite=True))
+        _set(self, "name", _validate.name(name))
+        _set(self, "_listeners", validate_listeners(listeners))
 
     def options(self) -> dict[str, Any]:
         return {"seconds": self.seconds, "name": self.name, "listeners": self._listeners}

@@ -30,6 +30,8 @@ __all__ = [
 
 def _real(value: object) -> float | None:
     """``value`` as a float, or ``None`` when it is not a real number (or too large for one)."""
+    if type(value) is float:  # the common case, first: strategies are built at run time too
+        return None if value != value else value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
@@ -98,6 +100,8 @@ def seconds(
 
 def count(value: object, parameter: str, *, minimum: int = 1, optional: bool = False) -> int:
     """An ``int`` (not ``bool``) >= ``minimum``."""
+    if type(value) is int and value >= minimum:
+        return value
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         allowed = f"an int >= {minimum}"
         if optional:

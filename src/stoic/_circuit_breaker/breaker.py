@@ -47,8 +47,7 @@ from stoic._circuit_breaker.events import (
     CircuitBreakerStatistics,
 )
 from stoic._classify import check_awaited
-from stoic._events import emit
-from stoic._strategy import Frozen, P, T
+from stoic._strategy import Frozen, P, T, set_field as _set
 from stoic.stores import BreakerStore
 
 if TYPE_CHECKING:
@@ -81,6 +80,11 @@ class CircuitBreaker(Frozen):
     """
 
     __slots__ = ("_config", "_core", "_plain", "_slow_call_duration", "_store")
+    _config: CircuitBreakerConfig
+    _store: BreakerStore | None
+    _core: BreakerController
+    _plain: bool
+    _slow_call_duration: float | None
 
     def __init__(
         self,
@@ -98,28 +102,23 @@ class CircuitBreaker(Frozen):
                 )
             fields["timeout"] = fields.pop("break_duration")
         if config is None:
-            # The default config is shared: a breaker with no options costs no config object.
-            config = CircuitBreakerConfig(**fields) if fields else DEFAULT_CONFIG
+            # The default config is shared: a breaker with no options costs no config object,
+            # and breakers built with the same options (one per host, say) share theirs.
+            config = _config_for(fields) if fields else DEFAULT_CONFIG
         elif not isinstance(config, CircuitBreakerConfig):
             raise TypeError(f"config must be a CircuitBreakerConfig or None, got {config!r}")
         elif fields:
             config = dataclasses.replace(config, **fields)
         if store is not None:
             _validate.instance(store, "store", BreakerStore, "a stoic.stores.BreakerStore")
-        self._config = config
-        self._store = store
-        notify = functools.partial(emit, config.listeners)
+        _set(self, "_config", config)
+        _set(self, "_store", store)
         # The decision core: the store's (shared by name), or one of its own on stoic's clock.
-        core = (
-            BreakerController(config, _clock, notify)
-            if store is None
-            else store.breaker(config, notify)
-        )
-        self._core = core
+        core = BreakerController(config, _clock) if store is None else store.breaker(config)
+        _set(self, "_core", core)
         # Fixed by the config, so read once here rather than on every call.
-        self._plain = core.plain
-        self._slow_call_duration = config.slow_call_duration
-        self._freeze()
+        _set(self, "_plain", core.plain)
+        _set(self, "_slow_call_duration", config.slow_call_duration)
 
     def options(self) -> dict[str, Any]:
         return {"config": self._config, "store": self._store}
@@ -312,3 +311,18 @@ def _settle_exception(
             core.settle(token, UNCOUNTED, started)
             raise
     core.settle_exception(token, exc, started)
+
+
+def _config_for(fields: dict[str, Any]) -> CircuitBreakerConfig:
+    """The config of these options; equal options give the one (immutable) config."""
+    # Types in the key: ``True``, ``1`` and ``1.0`` are equal, and only the first is invalid.
+    key = tuple((name, type(value), value) for name, value in sorted(fields.items()))
+    try:
+        return _shared_config(key)
+    except TypeError:  # an unhashable option (a list of listeners, say): a config of its own
+        return CircuitBreakerConfig(**fields)
+
+
+@functools.lru_cache(maxsize=256)  # bounded: at most 256 option sets kept alive
+def _shared_config(key: tuple[tuple[str, type, Any], ...]) -> CircuitBreakerConfig:
+    return CircuitBreakerConfig(**{name: value for name, _, value in key})

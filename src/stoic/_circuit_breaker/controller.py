@@ -3,8 +3,8 @@
 Synchronous, with no I/O and no asyncio: ``admit`` decides whether a call may run (raising
 ``CircuitBreakerOpen`` when not), ``settle*`` counts how it ended. The strategy
 (``breaker.py``) is the async driver around it; a store (``stoic.stores``) makes and keeps
-controllers, and owns the clock they compare against. Events go to ``notify`` once a change
-is complete, never while it is half done.
+controllers, and owns the clock they compare against. Events go to the config's listeners once a
+change is complete, never while it is half done.
 
 Outcomes only count in the state they were admitted in: every state change starts a new
 epoch, and a call admitted in an earlier epoch (or a probe whose lease ran out) finishes
@@ -14,7 +14,6 @@ without moving any counter that decides the state. Cancellation never counts.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
 from stoic._circuit_breaker.config import (
@@ -32,7 +31,7 @@ from stoic._circuit_breaker.events import (
 from stoic._circuit_breaker.windows import CountWindow, TimeWindow
 from stoic._classify import compile_matcher, never_handled
 from stoic._clock import reached
-from stoic._events import Event
+from stoic._events import Event, emit
 from stoic.exceptions import CircuitBreakerOpen
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ _NO_LEASES: dict[int, float] = {}
 class BreakerController:
     """One breaker's state machine. Not thread-safe: run it on one event loop at a time.
 
-    The driver reads ``state``, ``epoch``, ``plain`` and bumps ``successful_calls`` /
+    The driver reads ``state`` and ``epoch`` and bumps ``successful_calls`` /
     ``consecutive_failures`` directly on its fast path (a success admitted in CLOSED, with
     no window, slow-call rule or result predicate): ``settle`` does exactly that for it.
     """
@@ -65,14 +64,10 @@ class BreakerController:
         "ignored_calls",
         "isolated",
         "leases",
-        "name",
-        "notify",
         "open_until",
-        "plain",
         "record",
         "rejected_calls",
         "seq",
-        "slow_call_duration",
         "slow_calls",
         "state",
         "successful_calls",
@@ -80,29 +75,18 @@ class BreakerController:
         "window",
     )
 
-    def __init__(
-        self, config: CircuitBreakerConfig, clock: Clock, notify: Callable[[Event], None]
-    ) -> None:
+    def __init__(self, config: CircuitBreakerConfig, clock: Clock) -> None:
         self.config = config
-        self.name = config.name
         self.clock = clock
-        self.notify = notify
         self.record = compile_matcher(config.record, parameter="record")
         self.ignore = (
             None if config.ignore is None else compile_matcher(config.ignore, parameter="ignore")
         )
-        self.slow_call_duration = config.slow_call_duration
         self.window: CountWindow | TimeWindow | None = None
         if config.window_size is not None:
             self.window = CountWindow(config.window_size)
         elif config.window_duration is not None:
             self.window = TimeWindow(config.window_duration, config.window_buckets)
-        # A success admitted in CLOSED needs nothing but a counter reset: no clock, no window.
-        self.plain = (
-            self.window is None
-            and config.failure_result is None
-            and self.slow_call_duration is None
-        )
         self.state = CLOSED
         self.isolated = False
         # One counter numbers state epochs and probe tickets, so a token names exactly one:
@@ -114,6 +98,20 @@ class BreakerController:
         self.leases: dict[int, float] = _NO_LEASES
         self.open_until = 0.0
         self.clear_counts()
+
+    @property
+    def plain(self) -> bool:
+        """Whether a success admitted in CLOSED needs nothing but a counter reset (no clock,
+        no window): what the driver's inlined fast path handles."""
+        config = self.config
+        return (
+            self.window is None
+            and config.failure_result is None
+            and config.slow_call_duration is None
+        )
+
+    def _notify(self, event: Event) -> None:
+        emit(self.config.listeners, event)
 
     def clear_counts(self) -> None:
         self.break_duration = self.config.timeout
@@ -173,7 +171,7 @@ class BreakerController:
         self.enter(OPEN)
         self.open_until = math.inf
         if not was_isolated:  # also from OPEN: listeners learn that it is now held open
-            self.notify(CircuitStateChanged(self.name, old, OPEN, "isolated", math.inf))
+            self._notify(CircuitStateChanged(self.config.name, old, OPEN, "isolated", math.inf))
 
     def reset(self) -> None:
         """Close the breaker and clear every count, the break duration and isolation."""
@@ -182,7 +180,7 @@ class BreakerController:
         self.enter(CLOSED)
         self.clear_counts()
         if old is not CLOSED:
-            self.notify(CircuitStateChanged(self.name, old, CLOSED, "reset"))
+            self._notify(CircuitStateChanged(self.config.name, old, CLOSED, "reset"))
 
     def enter(self, state: CircuitState) -> None:
         """Start a new epoch in ``state``: every call admitted before it stops counting."""
@@ -206,7 +204,7 @@ class BreakerController:
             if not reached(now, self.open_until):
                 self.reject(self.open_until - now)
             self.enter(HALF_OPEN)
-            event = CircuitStateChanged(self.name, OPEN, HALF_OPEN, "break_elapsed")
+            event = CircuitStateChanged(self.config.name, OPEN, HALF_OPEN, "break_elapsed")
         leases = self.leases
         if leases is _NO_LEASES:
             leases = self.leases = {}
@@ -222,14 +220,14 @@ class BreakerController:
         leases[self.seq] = now + self.break_duration
         ticket = self.seq
         if event is not None:
-            self.notify(event)
+            self._notify(event)
         return ticket
 
     def reject(self, retry_after: float | None) -> NoReturn:
         self.rejected_calls += 1
         state = self.state
-        self.notify(CallRejectedByBreaker(self.name, state, retry_after))
-        label = "" if self.name is None else f" {self.name!r}"
+        self._notify(CallRejectedByBreaker(self.config.name, state, retry_after))
+        label = "" if self.config.name is None else f" {self.config.name!r}"
         if retry_after is None:
             message = f"circuit breaker{label} is isolated until reset()"
         elif state is OPEN:
@@ -275,9 +273,9 @@ class BreakerController:
             return
         now = self.clock.now()
         slow = (
-            self.slow_call_duration is not None
+            self.config.slow_call_duration is not None
             and outcome != IGNORED
-            and now - started >= self.slow_call_duration
+            and now - started >= self.config.slow_call_duration
         )
         if outcome == SUCCESS:
             self.successful_calls += 1
@@ -302,10 +300,10 @@ class BreakerController:
                         self.break_duration = self.config.timeout
                         self.enter(CLOSED)
                         event = CircuitStateChanged(
-                            self.name, HALF_OPEN, CLOSED, "probes_succeeded"
+                            self.config.name, HALF_OPEN, CLOSED, "probes_succeeded"
                         )
         if event is not None:
-            self.notify(event)
+            self._notify(event)
 
     def count_closed(self, now: float, failed: bool, slow: bool) -> CircuitStateChanged | None:
         if failed or slow:
@@ -322,7 +320,7 @@ class BreakerController:
         if calls >= self.config.minimum_calls:
             if window.failed / calls >= self.config.failure_rate:
                 return self.open(now, "failure_rate")
-            if self.slow_call_duration is not None and (
+            if self.config.slow_call_duration is not None and (
                 window.slow / calls >= self.config.slow_call_rate
             ):
                 return self.open(now, "slow_call_rate")
@@ -337,4 +335,4 @@ class BreakerController:
         self.enter(OPEN)
         self.open_until = now + self.break_duration
         self.times_opened += 1
-        return CircuitStateChanged(self.name, old, OPEN, reason, self.break_duration)
+        return CircuitStateChanged(self.config.name, old, OPEN, reason, self.break_duration)

@@ -43,7 +43,7 @@ from stoic._events import (
     pipeline_listeners,
     validate_listeners,
 )
-from stoic._strategy import Frozen, P, Strategy, T, via_call
+from stoic._strategy import Frozen, P, Strategy, T, set_field as _set, via_call
 
 __all__ = ["Pipeline", "PipelineCompleted", "check_order"]
 
@@ -100,6 +100,13 @@ class Pipeline(Frozen):
         "strategies",
         "validated",
     )
+    strategies: tuple[Strategy, ...]
+    name: str | None
+    validated: bool
+    _listeners: tuple[Listener, ...]
+    _plain: bool
+    _chain: Callable[..., Awaitable[Any]]
+    _entry: Callable[..., Awaitable[Any]]
 
     def __init__(
         self,
@@ -119,21 +126,22 @@ class Pipeline(Frozen):
                     f"strategy {position} must have an async call(fn, *args, **kwargs), "
                     f"got {strategy!r}"
                 )
-        self.strategies: tuple[Strategy, ...] = strategies
-        self.name = _validate.name(name)
-        self._listeners = validate_listeners(listeners)
-        self.validated = validate
+        _set(self, "strategies", strategies)
+        _set(self, "name", _validate.name(name))
+        _set(self, "_listeners", validate_listeners(listeners))
+        _set(self, "validated", validate)
         if validate:
             check_order(strategies)
-        self._plain = name is None and not self._listeners
+        _set(self, "_plain", name is None and not self._listeners)
         # The strategies composed once around ``operator.call``, which calls the function it
         # is given (in C, no frame): ``call(fn, ...)`` costs about what a decorated call does.
-        self._chain: Callable[..., Awaitable[Any]] = self._compose(operator.call)
+        _set(self, "_chain", self._compose(operator.call))
         # What ``call`` hands out: the chain, or the chain inside this pipeline's context.
-        self._entry = (
-            self._chain if self._plain else _in_context(self._chain, self.name, self._listeners)
+        _set(
+            self,
+            "_entry",
+            self._chain if self._plain else _in_context(self._chain, self.name, self._listeners),
         )
-        self._freeze()
 
     def options(self) -> dict[str, Any]:
         return {

@@ -39,6 +39,7 @@ from typing import Any, Literal
 from stoic import _clock, _events, _validate
 from stoic._classify import (
     ExceptionFilter,
+    Matcher,
     check_awaited,
     compile_matcher,
     never_handled,
@@ -55,7 +56,7 @@ from stoic._events import (
 from stoic._retry.events import AttemptCompleted, RetryGaveUp, RetryScheduled
 from stoic._retry.matching import KNOWN_MAX, matched_by_type, overlap
 from stoic._retry.plan import Plan
-from stoic._strategy import Frozen, P, T
+from stoic._strategy import Frozen, P, T, set_field as _set
 from stoic.backoff import Backoff, exponential
 from stoic.exceptions import ResultRejected
 
@@ -109,6 +110,18 @@ class Retry(Frozen):
         "name",
         "on_result",
     )
+    attempts: int
+    on_result: Callable[[Any], bool] | None
+    backoff: Backoff
+    deadline: float | None
+    delay_hint: Callable[[Any], float | None] | None
+    max_delay: float
+    name: str | None
+    _on: ExceptionFilter
+    _match: Matcher
+    _known: dict[type[BaseException], None]
+    _listeners: tuple[Listener, ...]
+    _random: Callable[[], float]
 
     def __init__(
         self,
@@ -124,7 +137,7 @@ class Retry(Frozen):
         listeners: Iterable[Listener] = (),
         random: Callable[[], float] = random.random,
     ) -> None:
-        self.attempts = _validate.count(attempts, "attempts")
+        _set(self, "attempts", _validate.count(attempts, "attempts"))
         if deadline is not None:
             deadline = _validate.seconds(deadline, "deadline", positive=True, optional=True)
         max_delay = _validate.seconds(max_delay, "max_delay")
@@ -135,20 +148,19 @@ class Retry(Frozen):
         _validate.function(
             random, "random", "a function returning floats in [0, 1)", optional=False
         )
-        self._on = on
-        self._match = compile_matcher(on, parameter="on")
+        _set(self, "_on", on)
+        _set(self, "_match", compile_matcher(on, parameter="on"))
         # Exact exception types that ``on`` matches whatever the instance: a memo of the
         # matcher's verdicts, filled in place (see ``_retryable``), not state.
-        self._known: dict[type[BaseException], None] = {}
-        self.on_result = on_result
-        self.backoff = exponential() if backoff is None else backoff
-        self.deadline = deadline
-        self.delay_hint = delay_hint
-        self.max_delay = max_delay
-        self.name = _validate.name(name)
-        self._listeners = validate_listeners(listeners)
-        self._random = random
-        self._freeze()
+        _set(self, "_known", {})
+        _set(self, "on_result", on_result)
+        _set(self, "backoff", _DEFAULT_BACKOFF if backoff is None else backoff)
+        _set(self, "deadline", deadline)
+        _set(self, "delay_hint", delay_hint)
+        _set(self, "max_delay", max_delay)
+        _set(self, "name", _validate.name(name))
+        _set(self, "_listeners", validate_listeners(listeners))
+        _set(self, "_random", random)
 
     def options(self) -> dict[str, Any]:
         return {
@@ -484,6 +496,8 @@ def _result(result: Any) -> Any:
     return None if result is _NOTHING else result
 
 
+# Backoffs are immutable: every policy without one of its own shares this one.
+_DEFAULT_BACKOFF = exponential()
 # The opening words of stoic's notes on the caller's exception: one of each kind at most.
 _GAVE_UP = "stoic: gave up"
 _NOT_RETRIED = "stoic: not retried"

@@ -2,8 +2,8 @@
 
 A store makes and keeps the state objects (decision cores) of stateful strategies:
 
-- ``BreakerStore.breaker(config, notify)``: a circuit breaker's controller (states, epochs,
-  probe leases, counts);
+- ``BreakerStore.breaker(config)``: a circuit breaker's controller (states, epochs, probe
+  leases, counts; its events go to ``config.listeners``);
 - ``RateStore.rate(name, interval_ns, burst)``: a rate limiter's schedule (its GCRA
   theoretical arrival time, in integer nanoseconds).
 
@@ -18,13 +18,11 @@ wall clock. The protocols are what a shared store (Redis) implements.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from stoic._circuit_breaker.config import CircuitBreakerConfig
     from stoic._circuit_breaker.controller import BreakerController
-    from stoic._events import Event
     from stoic._rate_limit import RateState
 
 __all__ = ["BreakerStore", "Clock", "RateStore"]
@@ -44,9 +42,7 @@ class BreakerStore(Protocol):
 
     clock: Clock
 
-    def breaker(
-        self, config: CircuitBreakerConfig, notify: Callable[[Event], None]
-    ) -> BreakerController: ...
+    def breaker(self, config: CircuitBreakerConfig) -> BreakerController: ...
 
 
 @runtime_checkable

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from stoic import _clock
 from stoic._circuit_breaker.config import CircuitBreakerConfig
 from stoic._circuit_breaker.controller import BreakerController
-from stoic._events import Event
 from stoic._rate_limit import RateState
 from stoic.stores import Clock
 
@@ -40,15 +38,13 @@ class MemoryStore:
     def __repr__(self) -> str:
         return f"MemoryStore(breakers={len(self._breakers)}, rate_limiters={len(self._rates)})"
 
-    def breaker(
-        self, config: CircuitBreakerConfig, notify: Callable[[Event], None]
-    ) -> BreakerController:
+    def breaker(self, config: CircuitBreakerConfig) -> BreakerController:
         if config.name is None:
-            return BreakerController(config, self.clock, notify)
+            return BreakerController(config, self.clock)
         with self._lock:
             found = self._breakers.get(config.name)
             if found is None:
-                found = self._breakers[config.name] = BreakerController(config, self.clock, notify)
+                found = self._breakers[config.name] = BreakerController(config, self.clock)
             # Listeners are code, not options: the first breaker's receive the shared events.
             _same(
                 "circuit breaker",
