@@ -110,7 +110,8 @@ def emit(listeners: Iterable[Listener], event: Event) -> None:
     never sees it. ``BaseException`` (cancellation, interrupts) is not caught.
     """
     # The global list is copied: a listener may remove itself while it runs.
-    for group in (listeners, pipeline_listeners.get(), tuple(global_listeners)):
+    globally = tuple(global_listeners) if global_listeners else ()
+    for group in (listeners, pipeline_listeners.get(), globally):
         for listener in group:
             try:
                 listener(event)

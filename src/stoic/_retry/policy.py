@@ -256,7 +256,7 @@ class Retry(Frozen):
         if not _clock.asyncio_seen:
             _clock.first_call()
         start = _clock.now()
-        listening = bool(self._listeners or global_listeners or pipeline_listeners.get())
+        listening = self._listeners or global_listeners or _pipeline_listeners()
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
@@ -291,7 +291,7 @@ class Retry(Frozen):
             if not _clock.asyncio_seen:
                 _clock.first_call()
             start = _clock.now()
-            listening = bool(own or global_listeners or pipeline_listeners.get())
+            listening = own or global_listeners or _pipeline_listeners()
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
@@ -340,7 +340,7 @@ class Retry(Frozen):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         start: float,
-        listening: bool,
+        listening: object,
         exc: BaseException | None,
         result: Any,
     ) -> T:
@@ -377,7 +377,7 @@ class Retry(Frozen):
                     attempt_var.set(plan.attempt)
                 # Asked again for each attempt (cheap, off the happy path): a listener added
                 # while the call runs sees the rest of it.
-                listening = bool(self._listeners or global_listeners or pipeline_listeners.get())
+                listening = self._listeners or global_listeners or _pipeline_listeners()
                 started = _clock.now() if listening else 0.0
                 try:
                     # ``fn(*args, **kwargs)`` copies ``kwargs`` into a new dict on every call.
@@ -464,7 +464,7 @@ class Retry(Frozen):
         return seconds if seconds > 0 else None
 
     def _give_up(
-        self, plan: Plan, now: float, exc: BaseException | None, result: Any, listening: bool
+        self, plan: Plan, now: float, exc: BaseException | None, result: Any, listening: object
     ) -> BaseException:
         """Emit ``RetryGaveUp``; return what to raise: ``exc`` noted, or ``ResultRejected``."""
         elapsed = now - plan.start
@@ -496,6 +496,8 @@ def _result(result: Any) -> Any:
     return None if result is _NOTHING else result
 
 
+# Who listens beyond the policy: read per call, so bound once (a truthy tuple or list).
+_pipeline_listeners = pipeline_listeners.get
 # Backoffs are immutable: every policy without one of its own shares this one.
 _DEFAULT_BACKOFF = exponential()
 # The opening words of stoic's notes on the caller's exception: one of each kind at most.
@@ -564,9 +566,7 @@ class _Attempts:
         if plan is None:
             policy = self._policy
             self._started = _clock.now()
-            self._listening = bool(
-                policy._listeners or global_listeners or pipeline_listeners.get()
-            )
+            self._listening = bool(policy._listeners or global_listeners or _pipeline_listeners())
             self._plan = plan = policy._new_plan(self._started)
         elif self._delay is None:
             # The previous block ended without an exception: the work is done.
