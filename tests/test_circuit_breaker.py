@@ -937,7 +937,7 @@ class TestContextManagerAcrossTasks:
 
 
 class TestIsolateFromOpen:
-    """Isolating an already open breaker is still reported (review nit)."""
+    """Isolating an already open breaker is still reported."""
 
     async def test_isolate_when_open_emits_an_event(self) -> None:
         events: list[Any] = []

@@ -26,7 +26,6 @@ without moving any counter that decides the state. Cancellation never counts.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -56,11 +55,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CircuitBreaker"]
 
-# Per task: the open ``async with breaker:`` blocks, innermost last, as (breaker, token,
-# start, task); the task because a task spawned inside a block inherits the context.
-_entries: ContextVar[tuple[tuple[CircuitBreaker, int, float, object], ...]] = ContextVar(
-    "stoic_breaker_entries", default=()
-)
+# Per task: the open ``async with breaker:`` blocks, innermost last, as [breaker, token,
+# start, the variable's reset token].
+_entries: ContextVar[tuple[list[Any], ...]] = ContextVar("stoic_breaker_entries", default=())
 
 
 class CircuitBreaker(Frozen):
@@ -276,23 +273,35 @@ class CircuitBreaker(Frozen):
         core = self._core
         token = core.epoch if core.state is CLOSED else core.admit()
         started = core.clock.now() if self._slow_call_duration is not None else 0.0
-        # In a context variable, so each task (and each nested block) keeps its own entry.
-        _entries.set((*_entries.get(), (self, token, started, asyncio.current_task())))
+        # In a context variable, so each task (and each nested block) keeps its own entry; the
+        # variable's reset token, kept in the entry, refuses (ValueError) to be used in another
+        # task's context: how an exit from the wrong task is caught, without asking asyncio
+        # which task runs.
+        entry: list[Any] = [self, token, started, None]
+        entry[3] = _entries.set((*_entries.get(), entry))
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         stack = _entries.get()
-        if not stack or stack[-1][0] is not self or stack[-1][3] is not asyncio.current_task():
+        entry = stack[-1] if stack else None
+        try:
+            if entry is None or entry[0] is not self:
+                raise ValueError
+            _entries.reset(entry[3])
+        except ValueError:
             raise RuntimeError(
                 "async with breaker: exit it in the task that entered it, innermost block first "
                 "(fixtures that set up and tear down in different tasks should use "
                 "breaker.call instead)"
-            )
-        _, token, started, _ = stack[-1]
-        _entries.set(stack[:-1])
-        if exc is None:
-            self._core.settle(token, SUCCESS, started)
+            ) from None
+        token, started = entry[1], entry[2]
+        core = self._core
+        if exc is not None:
+            core.settle_exception(token, exc, started)
+        elif self._plain and token == core.epoch:  # ``core.settle`` of it, inlined as in call
+            core.successful_calls += 1
+            core.consecutive_failures = 0
         else:
-            self._core.settle_exception(token, exc, started)
+            core.settle(token, SUCCESS, started)
 
 
 def _settle_exception(
