@@ -542,17 +542,31 @@ class Attempt:
 
 
 class _Attempts:
-    """The per-loop state of ``async for attempt in policy``: the third driver of ``Plan``."""
+    """The per-loop state of ``async for attempt in policy``: the third driver of ``Plan``.
 
-    __slots__ = ("_delay", "_done", "_listening", "_plan", "_policy", "_started")
+    The plan is made at the first failure, as in ``call``: a loop whose first block
+    succeeds pays for no backoff sequence and no deadline lookup.
+    """
+
+    __slots__ = (
+        "_delay",
+        "_done",
+        "_listening",
+        "_number",
+        "_plan",
+        "_policy",
+        "_start",
+        "_started",
+    )
 
     def __init__(self, policy: Retry) -> None:
         self._policy = policy
         self._plan: Plan | None = None
         self._delay: float | None = None
         self._done = False
-        self._started = 0.0
-        self._listening = False
+        self._number = 0
+        self._start = self._started = 0.0
+        self._listening: object = False
 
     def __aiter__(self) -> _Attempts:
         return self
@@ -562,12 +576,10 @@ class _Attempts:
             _clock.first_call()
         if self._done:
             raise StopAsyncIteration
-        plan = self._plan
-        if plan is None:
+        if not self._number:
             policy = self._policy
-            self._started = _clock.now()
-            self._listening = bool(policy._listeners or global_listeners or _pipeline_listeners())
-            self._plan = plan = policy._new_plan(self._started)
+            self._start = self._started = _clock.now()
+            self._listening = policy._listeners or global_listeners or _pipeline_listeners()
         elif self._delay is None:
             # The previous block ended without an exception: the work is done.
             self._done = True
@@ -575,18 +587,21 @@ class _Attempts:
         else:
             delay, self._delay = self._delay, None
             await _clock.sleep(delay)
-            plan.attempt += 1
             self._started = _clock.now()
-        return Attempt(self, plan.attempt)
+        self._number += 1
+        return Attempt(self, self._number)
 
     def _finished(self, exc: BaseException | None) -> bool:
-        policy, plan, listening = self._policy, self._plan, self._listening
-        assert plan is not None
+        policy, listening = self._policy, self._listening
         if listening:
-            policy._attempt_done(plan.attempt, self._started, exc, False)
+            policy._attempt_done(self._number, self._started, exc, False)
         if exc is None or not policy._match(exc):
             self._done = True
             return False
+        plan = self._plan
+        if plan is None:
+            plan = self._plan = policy._new_plan(self._start)
+        plan.attempt = self._number
         now = _clock.now()
         self._delay = plan.next_delay(exc, _NOTHING, now)
         if self._delay is None:
