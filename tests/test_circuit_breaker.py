@@ -1098,3 +1098,31 @@ class TestSharedConfigs:
         heard: list[object] = []
         breaker = CircuitBreaker(failure_threshold=2, listeners=[heard.append])
         assert breaker.config.listeners == (heard.append,)
+
+
+class TestASuccessCanTripTheRate:
+    """A success never raises the failure rate, yet the window it lands in may trip."""
+
+    async def test_a_success_that_brings_the_window_to_minimum_calls_trips(self) -> None:
+        breaker = CircuitBreaker(trip="rate", window_size=10, minimum_calls=3, failure_rate=0.6)
+        await fail_times(breaker, 2)
+        assert breaker.state is CircuitState.CLOSED  # 2 calls: below minimum_calls
+        assert await breaker.call(_ok) == 1  # 2 of 3 failed
+        assert breaker.state is CircuitState.OPEN
+
+    async def test_a_success_after_older_successes_aged_out_trips(self) -> None:
+        breaker = CircuitBreaker(
+            trip="rate", window_duration=10.0, minimum_calls=3, failure_rate=0.6
+        )
+        for _ in range(2):
+            assert await breaker.call(_ok) == 1
+        await asyncio.sleep(5)
+        await fail_times(breaker, 2)
+        assert breaker.state is CircuitState.CLOSED  # 2 of 4 failed
+        await asyncio.sleep(5.5)  # the first two successes leave the window
+        assert await breaker.call(_ok) == 1  # 2 of 3 failed
+        assert breaker.state is CircuitState.OPEN
+
+
+async def _ok() -> int:
+    return 1

@@ -264,6 +264,22 @@ class BreakerController:
                 raise
             if failed:
                 outcome = FAILURE
+        config = self.config
+        if outcome == SUCCESS and token == self.epoch and config.slow_call_duration is None:
+            # A success admitted in this CLOSED epoch (a rate-trip breaker's usual call):
+            # ``settle``'s outcome without its branches. It cannot be slow; it can still trip
+            # the failure rate, by bringing the window to ``minimum_calls`` or by the calls
+            # that aged out of a time window.
+            self.successful_calls += 1
+            self.consecutive_failures = 0
+            window = self.window
+            if window is not None:
+                now = self.clock.now()
+                window.record(now, False, False)
+                calls = window.calls
+                if calls >= config.minimum_calls and window.failed / calls >= config.failure_rate:
+                    self._notify(self.open(now, "failure_rate"))
+            return
         self.settle(token, outcome, started)
 
     def settle(self, token: int, outcome: int, started: float) -> None:

@@ -12,10 +12,11 @@ __all__ = ["CountWindow", "TimeWindow"]
 class CountWindow:
     """The outcomes of the last ``size`` calls, as a ring of bit flags (1 failed, 2 slow)."""
 
-    __slots__ = ("_next", "_ring", "calls", "failed", "slow")
+    __slots__ = ("_next", "_ring", "_size", "calls", "failed", "slow")
 
     def __init__(self, size: int) -> None:
         self._ring = bytearray(size)
+        self._size = size
         self.clear()
 
     def clear(self) -> None:
@@ -28,16 +29,21 @@ class CountWindow:
 
     def record(self, now: float, failed: bool, slow: bool) -> None:
         ring, i = self._ring, self._next
-        if self.calls == len(ring):
+        if self.calls == self._size:
             old = ring[i]
-            self.failed -= old & 1
-            self.slow -= old >> 1
+            if old:
+                self.failed -= old & 1
+                self.slow -= old >> 1
         else:
             self.calls += 1
-        ring[i] = failed | (slow << 1)
-        self.failed += failed
-        self.slow += slow
-        self._next = (i + 1) % len(ring)
+        if failed or slow:
+            ring[i] = failed | (slow << 1)
+            self.failed += failed
+            self.slow += slow
+        else:
+            ring[i] = 0
+        i += 1
+        self._next = 0 if i == self._size else i
 
 
 class TimeWindow:
@@ -74,7 +80,8 @@ class TimeWindow:
         self._head = max(self._head, index)
 
     def record(self, now: float, failed: bool, slow: bool) -> None:
-        self.evict(now)
+        if int(now // self._width) != self._head:  # a new bucket begins: older ones may age out
+            self.evict(now)
         bucket = self._counts[self._head % len(self._counts)]
         bucket[0] += 1
         bucket[1] += failed
