@@ -105,6 +105,8 @@ lint: $(VENV_TEST)/.stamp
 
 typecheck: $(VENV_TEST)/.stamp
 	$(VENV_TEST)/bin/python -m mypy --strict src
+	# The public API's types: decorators keep signatures, misuse is an error.
+	$(VENV_TEST)/bin/python -m mypy --strict --warn-unused-ignores tests/typing
 
 clean:
 	rm -rf $(VENV_TEST) $(OTHER_PYTHONS:%=.venv-%) $(VENV_OLDEST_PYTEST_ASYNCIO) $(VENV_DEMO) \
