@@ -56,6 +56,19 @@ class TestLoggingListener:
         assert "RetryScheduled [payments/retry]" in scheduled.getMessage()
         assert records["AttemptCompleted"].levelno == logging.DEBUG
 
+    async def test_the_message_rounds_seconds_and_does_not_repeat_the_logger_name(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        with caplog.at_level(logging.DEBUG, logger="stoic"):
+            await run_pipeline(LoggingListener())
+        records = {record.stoic_event: record for record in caplog.records}  # type: ignore[attr-defined]
+        message = records["RetryScheduled"].getMessage()
+        assert message.startswith("RetryScheduled [payments/retry]: attempt=1 delay=0.500 ")
+        assert "elapsed=0.000" in message
+        completed = records["AttemptCompleted"].getMessage()
+        assert completed.startswith("AttemptCompleted [payments/retry]: attempt=")
+        assert "duration=0.000" in completed
+
     async def test_disabled_level_logs_nothing(self, caplog: pytest.LogCaptureFixture) -> None:
         with caplog.at_level(logging.ERROR, logger="stoic"):
             await run_pipeline(LoggingListener("stoic"))

@@ -11,12 +11,19 @@ from stoic.integrations.telemetry._common import fields
 __all__ = ["LoggingListener"]
 
 
+def _shown(value: object) -> object:
+    """Seconds to the millisecond in the message (the ``extra`` keeps the exact value)."""
+    return f"{value:.3f}" if type(value) is float else value
+
+
 class LoggingListener:
     """Log each event at its severity (retries WARNING, gave-up ERROR, per-attempt DEBUG).
 
     ``logger``: a ``logging.Logger`` or a name (default ``"stoic"``). Each record carries
     structured ``extra``: ``stoic_event`` (the event class), ``stoic_strategy``,
-    ``stoic_pipeline`` and ``stoic_fields`` (the event's fields as a dict).
+    ``stoic_pipeline`` and ``stoic_fields`` (the event's fields as a dict, exact). The message
+    names the event and where it happened (``[pipeline/strategy]``), with seconds rounded to
+    the millisecond: ``RetryScheduled [payments/retry]: attempt=1 delay=0.500 ...``.
     """
 
     __slots__ = ("_logger",)
@@ -37,10 +44,13 @@ class LoggingListener:
         name = data.pop("name", None)
         pipeline = operation_var.get()
         where = "/".join(part for part in (pipeline, name) if part)
-        details = " ".join(f"{key}={value}" for key, value in data.items() if value is not None)
+        details = " ".join(
+            f"{key}={_shown(value)}" for key, value in data.items() if value is not None
+        )
+        # No "stoic" prefix: the logger's name says that already.
         self._logger.log(
             level,
-            "stoic %s%s: %s",
+            "%s%s: %s",
             type(event).__name__,
             f" [{where}]" if where else "",
             details,
