@@ -84,10 +84,10 @@ class TestAttempts:
             await Retry(attempts=2, backoff=constant(1.5)).call(flaky)
         assert info.value is last
         assert info.value.__notes__ == [
-            "stoic: gave up after 2 attempt(s) in 1.500s: no attempts left"
+            "stoic: gave up after 2 attempt(s), 1.500s after the first failure: no attempts left"
         ]
 
-    async def test_time_counts_from_the_start_with_a_deadline(self) -> None:
+    async def test_time_counts_from_the_first_failure_with_a_deadline(self) -> None:
         async def slow_failure() -> None:
             await asyncio.sleep(2.0)
             raise ConnectionError
@@ -95,10 +95,10 @@ class TestAttempts:
         with pytest.raises(ConnectionError) as info:
             await Retry(attempts=2, backoff=constant(1.0), deadline=100).call(slow_failure)
         assert info.value.__notes__ == [
-            "stoic: gave up after 2 attempt(s) in 5.000s: no attempts left"
+            "stoic: gave up after 2 attempt(s), 3.000s after the first failure: no attempts left"
         ]
 
-    async def test_time_counts_from_the_start_without_a_deadline_or_listener(self) -> None:
+    async def test_time_counts_from_the_first_failure_without_a_deadline(self) -> None:
         async def slow_failure() -> None:
             await asyncio.sleep(2.0)
             raise ConnectionError
@@ -106,7 +106,7 @@ class TestAttempts:
         with pytest.raises(ConnectionError) as info:
             await Retry(attempts=2, backoff=constant(1.0)).call(slow_failure)
         assert info.value.__notes__ == [
-            "stoic: gave up after 2 attempt(s) in 5.000s: no attempts left"
+            "stoic: gave up after 2 attempt(s), 3.000s after the first failure: no attempts left"
         ]
 
     async def test_one_attempt_means_no_retry(self) -> None:
@@ -882,7 +882,7 @@ class TestEveryForm:
         assert info.value is errors[2]
         assert info.value.__context__ is None
         assert info.value.__notes__ == [
-            "stoic: gave up after 3 attempt(s) in 8.000s: no attempts left"
+            "stoic: gave up after 3 attempt(s), 6.000s after the first failure: no attempts left"
         ]
 
     async def test_max_delay_caps_the_constant_wait(self, path: str, form: str) -> None:

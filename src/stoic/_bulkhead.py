@@ -350,7 +350,10 @@ class Bulkhead(Frozen):
                     waiter.set_result(True)
                 else:
                     # A waiter of another event loop (thread): wake that loop, thread-safely.
-                    loop.call_soon_threadsafe(self._hand_over, waiter)
+                    try:
+                        loop.call_soon_threadsafe(self._hand_over, waiter)
+                    except RuntimeError:  # that loop is closed: its waiter never runs again
+                        continue
                 return
         self._slots.running -= 1
 
@@ -363,13 +366,15 @@ class Bulkhead(Frozen):
 
     def _live_waiters(self) -> int:
         # Cancelled futures linger only until their task runs again; don't count them.
-        return sum(1 for waiter in self._slots.waiters if not waiter.done())
+        # Over a snapshot (taken at once, under the GIL): another loop's thread may change the
+        # queue while this counts.
+        return sum(1 for waiter in tuple(self._slots.waiters) if not waiter.done())
 
     async def _wait_for_slot(self) -> None:
         waiters = self._slots.waiters
         if len(waiters) >= self._max_waiting:
             # Slow path only: drop cancelled waiters whose tasks have not run yet.
-            live = deque(waiter for waiter in waiters if not waiter.done())
+            live = deque(waiter for waiter in tuple(waiters) if not waiter.done())
             self._slots.waiters = waiters = live
             if len(live) >= self._max_waiting:
                 self._reject("full")

@@ -24,6 +24,7 @@ __all__ = [
     "ExceptionFilter",
     "Matcher",
     "NotAwaitable",
+    "WrongLoop",
     "check_awaited",
     "compile_matcher",
     "iter_leaves",
@@ -41,7 +42,20 @@ class NotAwaitable(TypeError):
     """A strategy called a function that returned something it cannot await (a sync function)."""
 
 
-_NEVER = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit, NotAwaitable)
+class WrongLoop(RuntimeError):
+    """A strategy was used from an event loop it cannot serve (stoic's misuse error)."""
+
+
+# Never retried, counted or answered: control flow, and the errors stoic itself raises about
+# how it was used.
+_NEVER = (
+    asyncio.CancelledError,
+    KeyboardInterrupt,
+    SystemExit,
+    GeneratorExit,
+    NotAwaitable,
+    WrongLoop,
+)
 
 
 def check_awaited(fn: Any, args: tuple[Any, ...], exc: TypeError) -> None:
@@ -168,9 +182,10 @@ def note(exc: BaseException, kind: str, text: str) -> None:
     """Add ``text`` as a note on ``exc``, in place of an earlier note of the same ``kind``.
 
     ``kind`` is the note's opening words (``"stoic: gave up"``). Code that raises one exception
-    object again and again (awaiters of one failed future, a mock's ``side_effect``) would
-    otherwise collect a note per call without end; this way each kind says what the latest
-    call did, once.
+    object again and again (awaiters of one failed future, a mock's ``side_effect``, a policy
+    built per call) would otherwise collect a note per call without end; this way each kind
+    says what the latest call did, once. Under nested retries (which ``Pipeline`` refuses
+    unless told otherwise) the outer one's note therefore replaces the inner one's.
     """
     notes = getattr(exc, "__notes__", None)
     if isinstance(notes, list):

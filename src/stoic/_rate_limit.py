@@ -12,17 +12,19 @@ hot loop from flooding a dependency::
     async with github:
         await client.get("/rate_limit")
 
-The algorithm is GCRA, the virtual-scheduling form of a token bucket: the whole state is one
-float, the time at which the next call is due at the steady rate. Admitting a call is one
-clock read and two comparisons, without a lock or a timer. A call that is not due yet
-*reserves* its turn at once, then waits for it, so waiters start strictly in arrival order,
-exactly one ``per / rate`` apart, and a call whose turn is too far away is refused at once
-instead of after waiting in vain.
+The algorithm is GCRA, the virtual-scheduling form of a token bucket: the schedule is one
+integer, the nanosecond at which the next call is due at the steady rate (``RateState``, which
+a store keeps). Admitting a call that is due is one clock read and two comparisons, without a
+lock or a timer. A call that is not due yet takes the next free turn in a FIFO queue and
+waits for it (one timer wakes the oldest waiter), so waiters start strictly in arrival order,
+exactly one ``per / rate`` apart, a cancelled waiter gives its turn back, and a call whose
+turn is too far away is refused at once instead of after waiting in vain.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 from collections import deque
@@ -32,7 +34,7 @@ from fractions import Fraction
 from typing import Any, ClassVar, Literal, NoReturn
 
 from stoic import _clock, _validate
-from stoic._classify import check_awaited
+from stoic._classify import WrongLoop, check_awaited
 from stoic._clock import NS, RESOLUTION_NS, testing_state
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
 from stoic._strategy import Frozen, P, T, set_field as _set
@@ -46,7 +48,7 @@ __all__ = ["CallRejectedByRateLimiter", "RateLimiter", "RateLimiterStatistics"]
 # against it, so the fast path sends every newcomer to the queue (first come, first served)
 # without a check of its own.
 _QUEUED = 1 << 126
-_NEVER_CALLED = -(1 << 62)  # earlier than any clock reading, in nanoseconds
+_NEVER_CALLED = -(1 << 126)  # before any clock reading, however far back a clock starts
 _MAX_INTERVAL = 10**9  # seconds between calls at the steady rate, at most (some 32 years)
 
 
@@ -157,9 +159,11 @@ class RateLimiter(Frozen):
     ) -> None:
         rate = _validate.number(rate, "rate", minimum=0.0, open_below=True)
         per = _validate.seconds(per, "per", positive=True)
-        # Exact: the interval is the ceiling of per / rate in nanoseconds.
-        interval = math.ceil(Fraction(per) * NS / Fraction(rate))
-        if interval > _MAX_INTERVAL * NS or Fraction(per) * NS / Fraction(rate) < 1:
+        # Exact: the interval is the ceiling of per / rate in nanoseconds, both read as the
+        # decimals they were written as (``0.1`` is one tenth, not the binary float above it).
+        exact = _decimal(per) * NS / _decimal(rate)
+        interval = math.ceil(exact)
+        if interval > _MAX_INTERVAL * NS or exact < 1:
             raise ValueError(
                 f"rate must be between {per / _MAX_INTERVAL:g} and {per * NS:g} calls per "
                 f"{per:g}s (one call per 1e9 s at the slowest, 1e9 calls per second at the "
@@ -170,7 +174,9 @@ class RateLimiter(Frozen):
         else:
             burst = _validate.count(burst, "burst", optional=True)
         if max_wait is not None:
-            max_wait = _validate.seconds(max_wait, "max_wait", optional=True)
+            max_wait = _validate.seconds(
+                max_wait, "max_wait", optional=True, maximum=float(_MAX_INTERVAL)
+            )
         _set(self, "_rate", rate)
         _set(self, "_per", per)
         _set(self, "_burst", burst)
@@ -380,6 +386,11 @@ class RateLimiter(Frozen):
         raise RateLimited(message, retry_after=retry_after)
 
 
+def _decimal(value: float) -> Fraction:
+    """``value`` as the decimal it was written as (its shortest round-tripping form)."""
+    return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+
+
 _Reject = Callable[[Literal["rate", "deadline"], int], NoReturn]
 
 
@@ -448,10 +459,14 @@ class RateState:
         """Reserve the next free turn and wait for it, or refuse the call through ``reject``
         (which raises): ``"rate"`` when the turn is more than ``max_wait_ns`` away,
         ``"deadline"`` when it comes at or after the deadline around the call."""
+        if self.waiting and self.loop is not None and self.loop.is_closed():
+            self.abandon()
         interval, waiting = self.interval, self.waiting
         turn = self.head + waiting * interval if waiting else self.tat - self.tolerance
         wait = turn - now
-        if max_wait_ns is not None and wait > max_wait_ns:
+        # Within the clock's resolution of ``max_wait`` is at it: a turn exactly ``max_wait``
+        # away waits, whatever the rounding of ``max_wait`` to nanoseconds.
+        if max_wait_ns is not None and wait > max_wait_ns + RESOLUTION_NS:
             reject("rate", wait)
         deadline = current_deadline()
         if deadline is not None and _clock.reached(turn / NS, deadline):
@@ -467,7 +482,7 @@ class RateState:
             self.loop, self.head, self.tat = loop, turn, _QUEUED
             self.timer = _clock.call_at(loop, turn, self.wake)
         elif loop is not self.loop:
-            raise RuntimeError(
+            raise WrongLoop(
                 "this rate limiter has calls waiting on another event loop; a rate limiter "
                 "serves one loop at a time (make one limiter per event loop or thread)"
             )
@@ -492,7 +507,9 @@ class RateState:
         queue = self.queue
         while queue:
             waiter = queue.popleft()
-            if not waiter.done():  # passed over: cancelled, already left the count
+            # A done one was cancelled: passed over here; ``leave`` takes it off the count
+            # (it may not have run yet, but runs before that waiter's task goes on).
+            if not waiter.done():
                 waiter.set_result(self.head)
                 self.head += self.interval
                 self.waiting -= 1
@@ -517,12 +534,20 @@ class RateState:
             elif not self.waiting and self.tat == turn + self.interval + self.tolerance:
                 self.tat -= self.interval
             return
-        waiter.cancel()  # a KeyboardInterrupt leaves it pending: passed over all the same
         self.waiting -= 1
-        # The live waiters keep their order and take the turns from ``_head`` on: everyone
+        # The live waiters keep their order and take the turns from ``head`` on: everyone
         # behind this one moved up a turn, and the last turn is free again.
         if not self.waiting:
             self.stop_queueing()
+        # Cancelled after the count (a KeyboardInterrupt leaves it pending: passed over all the
+        # same); on a closed loop cancelling raises, and there is nobody left to tell.
+        with contextlib.suppress(RuntimeError):
+            waiter.cancel()
+
+    def abandon(self) -> None:
+        """The loop the calls waited on is closed: they can never start, so nobody waits."""
+        self.waiting = 0
+        self.stop_queueing()
 
     def stop_queueing(self) -> None:
         """No call waits any more: the schedule goes back into ``_tat``."""

@@ -139,6 +139,7 @@ class Timeout(Frozen):
         return cls(**options)
 
     def _enter(self) -> tuple[asyncio.Timeout, _Deadline, Token[_Deadline | None]]:
+        _clock.running_loop()  # under trio, say so rather than fail inside asyncio
         finite = self.seconds != math.inf
         holder = _Deadline(_clock.now() + self.seconds if finite else None, _deadline.get())
         # Relative, so asyncio reads its own loop clock: right even where that clock is not

@@ -76,6 +76,7 @@ def seconds(
     optional: bool = False,
     infinite: bool = False,
     minimum: float = 0.0,
+    maximum: float = math.inf,
 ) -> float:
     """Seconds: a finite number >= ``minimum`` (> it when ``positive``); ``math.inf`` too when
     ``infinite``. ``optional`` only changes the message: the caller handles ``None``."""
@@ -92,6 +93,7 @@ def seconds(
         value,
         parameter,
         minimum=minimum,
+        maximum=maximum,
         open_below=positive,
         optional=optional,
         unit=" of seconds",

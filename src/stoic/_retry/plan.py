@@ -27,7 +27,17 @@ class Plan:
     ``async for`` loop) own the waiting, the attempts and the events.
     """
 
-    __slots__ = ("attempt", "deadline", "delays", "hint", "limit", "max_delay", "reason", "start")
+    __slots__ = (
+        "attempt",
+        "deadline",
+        "delays",
+        "hint",
+        "limit",
+        "max_delay",
+        "reason",
+        "since",
+        "start",
+    )
 
     def __init__(
         self,
@@ -40,8 +50,10 @@ class Plan:
     ) -> None:
         """``deadline``: seconds from ``start`` the policy allows (an enclosing timeout's
         deadline bounds it too); ``hint``: the outcome's own wait, or ``None`` for the
-        backoff's."""
+        backoff's. ``since``, the end of the first failed attempt, is what ``elapsed``
+        counts from."""
         self.start = start
+        self.since = start
         self.attempt = 1
         self.reason: GiveUpReason = "attempts"
         self.delays = delays

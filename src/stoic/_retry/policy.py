@@ -89,9 +89,12 @@ class Retry(Frozen):
     - ``name=None``, ``listeners=()``: for the ``RetryScheduled`` and ``RetryGaveUp`` events.
     - ``random=random.random``: the source of jitter, injectable for tests.
 
-    ``elapsed`` (in events and in the give-up note) counts from the start of the first
-    attempt. Events are built only when someone can receive them: the policy's listeners,
-    those of the pipelines the call runs in, or global ones, decided per call.
+    ``elapsed`` (in events and in the give-up note) counts from the end of the first failed
+    attempt: the time spent retrying, whatever the options. (The happy path reads no clock
+    unless a ``deadline`` or a listener needs the call's start: on some machines a clock
+    read costs as much as the rest of the call.) Events are built only when someone can
+    receive them: the policy's listeners, those of the pipelines the call runs in, or global
+    ones, decided per call.
 
     Immutable: ``with_(attempts=5)`` makes a changed copy.
     """
@@ -255,8 +258,8 @@ class Retry(Frozen):
         """Run ``fn(*args, **kwargs)`` under this policy and return its result."""
         if not _clock.asyncio_seen:
             _clock.first_call()
-        start = _clock.now()
         listening = self._listeners or global_listeners or _pipeline_listeners()
+        start = _clock.now() if listening or self.deadline is not None else 0.0
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
@@ -284,14 +287,14 @@ class Retry(Frozen):
         in ``tests/test_retry.py`` run every behaviour through both.
         """
         on_result, policy, retry_ = self.on_result, self, self._retry
-        own = self._listeners
+        own, deadline = self._listeners, self.deadline
 
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
             if not _clock.asyncio_seen:
                 _clock.first_call()
-            start = _clock.now()
             listening = own or global_listeners or _pipeline_listeners()
+            start = _clock.now() if listening or deadline is not None else 0.0
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
@@ -349,9 +352,12 @@ class Retry(Frozen):
         ``listening``, decided by the driver for the first attempt and again before each
         later one, says whether to time attempts and build events.
         """
+        failed_at = _clock.now()
         if listening:
             self._attempt_done(1, start, exc, exc is None)
-        plan = self._new_plan(start)
+        # The deadline counts from the call's start (read whenever there is a deadline).
+        plan = self._new_plan(start if self.deadline is not None else failed_at)
+        plan.since = failed_at
         in_context: Token[int] | None = None
         try:
             while True:
@@ -363,7 +369,7 @@ class Retry(Frozen):
                     emit(
                         self._listeners,
                         RetryScheduled(
-                            self.name, plan.attempt, delay, now - start, exc, _result(result)
+                            self.name, plan.attempt, delay, now - failed_at, exc, _result(result)
                         ),
                     )
                 # Not held while waiting: a live exception keeps its traceback's frames alive
@@ -467,7 +473,7 @@ class Retry(Frozen):
         self, plan: Plan, now: float, exc: BaseException | None, result: Any, listening: object
     ) -> BaseException:
         """Emit ``RetryGaveUp``; return what to raise: ``exc`` noted, or ``ResultRejected``."""
-        elapsed = now - plan.start
+        elapsed = now - plan.since
         if listening:
             emit(
                 self._listeners,
@@ -482,7 +488,11 @@ class Retry(Frozen):
             rejected = ResultRejected(result, plan.attempt, elapsed)
             rejected.add_note(f"{_GAVE_UP}: {why}")
             return rejected
-        note(exc, _GAVE_UP, f"{_GAVE_UP} after {plan.attempt} attempt(s) in {elapsed:.3f}s: {why}")
+        text = (
+            f"{_GAVE_UP} after {plan.attempt} attempt(s), {elapsed:.3f}s after the first "
+            f"failure: {why}"
+        )
+        note(exc, _GAVE_UP, text)
         return exc
 
     # -- the attempt-loop form --------------------------------------------------------------
@@ -601,6 +611,7 @@ class _Attempts:
         plan = self._plan
         if plan is None:
             plan = self._plan = policy._new_plan(self._start)
+            plan.since = _clock.now()
         plan.attempt = self._number
         now = _clock.now()
         self._delay = plan.next_delay(exc, _NOTHING, now)
@@ -612,6 +623,6 @@ class _Attempts:
         if listening:
             emit(
                 policy._listeners,
-                RetryScheduled(policy.name, plan.attempt, self._delay, now - plan.start, exc, None),
+                RetryScheduled(policy.name, plan.attempt, self._delay, now - plan.since, exc, None),
             )
         return True
