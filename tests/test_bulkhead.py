@@ -632,6 +632,38 @@ class TestSharedByTwoEventLoops:
         assert waited[0] < 1.0  # about 0.2 s; without a thread-safe wake-up, 3 s or more
         assert bulkhead.statistics().running == 0
 
+    def test_a_waiter_whose_loop_closed_is_skipped_and_the_slot_comes_back(self) -> None:
+        import threading
+
+        bulkhead = Bulkhead(1, max_waiting=1)
+
+        async def gone() -> None:
+            return None
+
+        async def leave_a_waiter() -> None:
+            asyncio.get_running_loop().create_task(bulkhead.call(gone))
+            await asyncio.sleep(0)  # it queues behind the slot held below
+
+        def in_another_thread() -> None:
+            loop = asyncio.new_event_loop()
+            try:
+                loop.run_until_complete(leave_a_waiter())  # a waiter of another loop ...
+            finally:
+                loop.close()  # ... which then closes under it
+
+        async def holder() -> str:
+            async def work() -> str:
+                thread = threading.Thread(target=in_another_thread)
+                thread.start()
+                await asyncio.to_thread(thread.join, 5)
+                return "done"
+
+            return await bulkhead.call(work)
+
+        assert asyncio.run(holder()) == "done"  # releasing the slot did not raise
+        stats = bulkhead.statistics()
+        assert (stats.running, stats.waiting) == (0, 0)
+
     def test_a_waiter_cancelled_while_the_slot_is_on_its_way_passes_it_on(self) -> None:
         import threading
 

@@ -59,6 +59,27 @@ class TestUnderTrio:
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith(f"refused: {ASYNCIO_ONLY}"), done.stdout
 
+    def test_a_timeout_says_so_after_asyncio_ran_in_the_process(self) -> None:
+        done = fresh(
+            """
+            import asyncio, trio, stoic
+
+            async def ok():
+                return 1
+
+            asyncio.run(stoic.timeout(5).call(ok))  # asyncio seen: the first-call check is done
+
+            async def main():
+                try:
+                    await stoic.timeout(5).call(ok)
+                except RuntimeError as exc:
+                    print("refused:", exc)
+
+            trio.run(main)
+            """
+        )
+        assert done.stdout.startswith(f"refused: {ASYNCIO_ONLY}"), done.stdout + done.stderr
+
     def test_a_decorated_function_is_refused_too(self) -> None:
         done = fresh(
             """

@@ -435,3 +435,56 @@ class TestFallbackValidation:
         assert repr(Fallback([], name="recs")) == "Fallback([], name='recs')"
         assert Fallback(0, name="recs").name == "recs"
         assert "value: 'Any' = <missing>" in str(inspect.signature(Fallback))
+
+
+class TestNotesOnASharedFallbackError:
+    """A fallback that fails with one shared exception object leaves one note, however often."""
+
+    async def test_with_fallback(self) -> None:
+        from stoic import with_fallback
+
+        shared = RuntimeError("fallback down")
+
+        async def primary() -> int:
+            raise ConnectionError
+
+        async def fallback() -> int:
+            raise shared
+
+        for _ in range(100):
+            with pytest.raises(RuntimeError):
+                await with_fallback(primary, fallback)
+        assert len(shared.__notes__) == 1
+
+    async def test_with_fallback_chain(self) -> None:
+        from stoic import with_fallback_chain
+
+        shared = RuntimeError("last down")
+
+        async def first() -> int:
+            raise ConnectionError
+
+        async def last() -> int:
+            raise shared
+
+        for _ in range(100):
+            with pytest.raises(RuntimeError):
+                await with_fallback_chain(first, last)
+        assert len(shared.__notes__) == 1
+
+    async def test_a_fallback_handler(self) -> None:
+        from stoic import Fallback
+
+        shared = RuntimeError("handler down")
+
+        def handler(context: Any) -> int:
+            raise shared
+
+        async def primary() -> int:
+            raise ConnectionError
+
+        policy = Fallback(handler=handler)
+        for _ in range(100):
+            with pytest.raises(RuntimeError):
+                await policy.call(primary)
+        assert len(shared.__notes__) == 1

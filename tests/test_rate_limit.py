@@ -18,6 +18,7 @@ from stoic._events import Event
 from stoic._rate_limit import CallRejectedByRateLimiter, RateLimiter, RateLimiterStatistics
 from stoic._retry import Retry, retry_after_hint
 from stoic._timeout import timeout
+from stoic.backoff import constant
 from stoic.exceptions import RateLimited, RejectedCall, StoicError
 from stoic.testing import VirtualClock, run, set_testing
 
@@ -130,17 +131,20 @@ class TestAdmission:
 @settings(max_examples=60, deadline=None)
 @given(
     rate=st.integers(min_value=1, max_value=20),
+    per=st.sampled_from([1.0, 0.1, 0.3, 2.5]),
     burst=st.integers(min_value=1, max_value=6),
     gaps=st.lists(st.floats(min_value=0, max_value=0.5), min_size=1, max_size=60),
     max_wait=st.one_of(st.none(), st.floats(min_value=0, max_value=1)),
+    origin=st.sampled_from([0.0, 1.0, 1000.3, 86_400.7, 1_000_003.7231]),
 )
 def test_no_span_ever_holds_more_than_burst_plus_rate_times_its_length(
-    rate: int, burst: int, gaps: list[float], max_wait: float | None
+    rate: int, per: float, burst: int, gaps: list[float], max_wait: float | None, origin: float
 ) -> None:
-    """Whatever the arrivals, in any span of t seconds at most burst + rate * t calls start."""
+    """Whatever the arrivals, the period and the clock's origin, in any span of t seconds at
+    most burst + rate * t / per calls start."""
 
     async def scenario() -> list[float]:
-        limiter = RateLimiter(rate, per=1.0, burst=burst, max_wait=max_wait)
+        limiter = RateLimiter(rate, per=per, burst=burst, max_wait=max_wait)
         starts: list[float] = []
 
         async def one() -> None:
@@ -156,12 +160,12 @@ def test_no_span_ever_holds_more_than_burst_plus_rate_times_its_length(
                 tg.create_task(one())
         return starts
 
-    starts = run(scenario())
+    starts = run(scenario(), clock=VirtualClock(origin))
     assert starts == sorted(starts)
     for i, first in enumerate(starts):
         for j in range(i, len(starts)):
             span = starts[j] - first
-            assert j - i + 1 <= burst + rate * span + 1e-6
+            assert j - i + 1 <= burst + rate * span / per + 1e-6
 
 
 class TestWaiting:
@@ -627,3 +631,131 @@ class TestExtremeOptions:
         options: dict[str, Any] = {"rate": 1, "per": 1.0, option: 10**400}
         with pytest.raises(ValueError, match=rf"^{option} must be"):
             RateLimiter(**options)
+
+
+class TestMaxWaitForAnyPeriod:
+    """A turn exactly ``max_wait`` away waits, whatever ``per`` and ``rate`` are in binary."""
+
+    @pytest.mark.parametrize(
+        ("rate", "per", "max_wait"),
+        [(1, 0.1, 0.1), (2, 0.2, 0.1), (100, 0.1, 0.001), (3, 1.0, 1 / 3), (7, 0.7, 0.1)],
+    )
+    async def test_the_turn_at_max_wait_waits(
+        self, rate: float, per: float, max_wait: float
+    ) -> None:
+        limiter = RateLimiter(rate, per=per, burst=1, max_wait=max_wait)
+        assert await limiter.call(ok) == 1
+        started = _clock.now()
+        assert await limiter.call(ok) == 1
+        assert _clock.now() - started == pytest.approx(per / rate, abs=2e-6)
+
+    def test_per_and_rate_are_read_as_the_decimals_written(self) -> None:
+        # 0.1 s at 1 call per 0.1 s is 100,000,000 ns, not the binary float's 100,000,001.
+        limiter = RateLimiter(1, per=0.1, burst=1)
+        assert limiter.options()["per"] == 0.1
+        assert limiter._state.interval == 100_000_000  # internals: the exact interval
+
+    def test_a_max_wait_beyond_a_billion_seconds_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="max_wait must be None or a finite number"):
+            RateLimiter(10, max_wait=1e300)
+
+
+class TestClosedLoops:
+    """Calls left waiting on a loop that closed never wedge the limiter."""
+
+    def test_a_loop_closed_with_waiters_leaves_the_limiter_usable(self) -> None:
+        limiter = RateLimiter(1, burst=1, max_wait=None)
+
+        async def leave_one_waiting() -> None:
+            await limiter.call(ok)
+            asyncio.get_running_loop().create_task(limiter.call(ok))
+            await settle()  # the second call now waits; the loop ends under it
+
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(leave_one_waiting())
+        finally:
+            loop.close()
+
+        async def later() -> float:
+            started = _clock.now()
+            await limiter.call(ok)
+            return _clock.now() - started
+
+        waited = asyncio.run(later())
+        assert waited < 1.5  # at most its own turn; before the fix: "another event loop"
+        assert limiter.statistics().waiting == 0
+
+    def test_a_cross_loop_wait_is_never_retried_or_counted(self) -> None:
+        from stoic import CircuitBreaker, CircuitState
+
+        limiter = RateLimiter(1, burst=1, max_wait=None)
+        breaker = CircuitBreaker(failure_threshold=1)
+        first_waits, release = threading.Event(), threading.Event()
+        attempts: list[int] = []
+
+        async def first() -> None:
+            await limiter.call(ok)
+            task = asyncio.create_task(limiter.call(ok))
+            await settle()
+            first_waits.set()
+            await asyncio.to_thread(release.wait, 5)
+            await task
+
+        async def counted() -> int:
+            attempts.append(1)
+            return await limiter.call(ok)
+
+        async def second() -> None:
+            with pytest.raises(RuntimeError, match="one loop at a time"):
+                await Retry(attempts=3, backoff=constant(0)).call(breaker.call, counted)
+
+        thread = threading.Thread(target=asyncio.run, args=(first(),))
+        thread.start()
+        assert first_waits.wait(5)
+        try:
+            asyncio.run(second())
+        finally:
+            release.set()
+            thread.join(5)
+        assert attempts == [1]
+        assert breaker.state is CircuitState.CLOSED
+        assert breaker.statistics().failed_calls == 0
+
+
+class TestFarBackClockOrigins:
+    """A virtual clock may start anywhere; a limiter's first call is due at once."""
+
+    @pytest.mark.parametrize("start", [-1e10, -5.0, 0.0, 1e10])
+    def test_the_first_call_is_admitted(self, start: float) -> None:
+        limiter = RateLimiter(1, burst=1)
+
+        async def main() -> int:
+            return await limiter.call(ok)
+
+        assert run(main(), clock=VirtualClock(start)) == 1
+
+
+class TestAGrantedTurnGivenBackWhileOthersWait:
+    """A waiter cancelled after its turn came, with others queued, hands them its turn."""
+
+    async def test_the_next_waiter_starts_at_the_returned_turn(self) -> None:
+        limiter = RateLimiter(1, burst=1, max_wait=None)
+        assert await limiter.call(ok) == 1
+        started: list[float] = []
+        origin = _clock.now()
+
+        async def mark() -> None:
+            started.append(_clock.now() - origin)
+
+        first = asyncio.create_task(limiter.call(mark))
+        await settle()
+        second = asyncio.create_task(limiter.call(mark))
+        await settle()
+        # Let the first waiter's turn come, and cancel it before its task runs again.
+        loop = asyncio.get_running_loop()
+        loop.call_at(loop.time() + 1.0, first.cancel)
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await second
+        assert started == [pytest.approx(1.0, abs=2e-6)]  # the turn given back, not 2.0
