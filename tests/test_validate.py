@@ -184,6 +184,15 @@ class TestCallingWhatCannotBeAwaited:
         assert not isinstance(caught.value, NotAwaitable)
 
 
+class TestWrongArgumentsAreTheCallersError:
+    """A call with the wrong arguments raises Python's own ``TypeError``, not stoic's."""
+
+    async def test_a_lambda_given_an_argument_it_does_not_take(self) -> None:
+        with pytest.raises(TypeError, match="takes 0 positional arguments") as info:
+            await Retry(attempts=1).call(lambda: asyncio.sleep(0), 5)
+        assert type(info.value) is TypeError
+
+
 class TestNumbers:
     """Seconds and counts: bool is no number, and ints beyond float range are out of range."""
 

@@ -70,6 +70,10 @@ def check_awaited(fn: Any, args: tuple[Any, ...], exc: TypeError) -> None:
     traceback = exc.__traceback__
     if type(exc) is not TypeError or traceback is None or traceback.tb_next is not None:
         return
+    # Raised in the strategy's frame, it is either the failed ``await`` or a call with the
+    # wrong arguments (a lambda taking none, say): only the first is stoic's to report.
+    if "can't be used in 'await' expression" not in str(exc):
+        return
     # A pipeline's chain ends in ``operator.call(fn, *args)``: the function is its argument.
     target = args[0] if fn is operator.call and args else fn
     call_method = inspect.getattr_static(type(target), "__call__", None)  # an async __call__
