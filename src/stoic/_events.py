@@ -86,6 +86,8 @@ def remove_listener(listener: Listener) -> None:
 
 def validate_listeners(listeners: Iterable[Listener]) -> tuple[Listener, ...]:
     """Check a ``listeners=`` option at construction time and freeze it as a tuple."""
+    if listeners == ():  # the default: strategies are built at run time too
+        return ()
     if callable(listeners):
         raise TypeError(
             f"listeners must be an iterable of callables taking one event, got the callable "

@@ -146,11 +146,14 @@ class Retry(Frozen):
         max_delay = _validate.seconds(max_delay, "max_delay")
         if backoff is not None:
             _validate.instance(backoff, "backoff", Backoff, "a stoic.backoff policy")
-        _validate.function(on_result, "on_result", "a predicate on the result")
-        _validate.function(delay_hint, "delay_hint", "a function returning seconds or None")
-        _validate.function(
-            random, "random", "a function returning floats in [0, 1)", optional=False
-        )
+        if on_result is not None:
+            _validate.function(on_result, "on_result", "a predicate on the result")
+        if delay_hint is not None:
+            _validate.function(delay_hint, "delay_hint", "a function returning seconds or None")
+        if random is not _DEFAULT_RANDOM:
+            _validate.function(
+                random, "random", "a function returning floats in [0, 1)", optional=False
+            )
         _set(self, "_on", on)
         _set(self, "_match", compile_matcher(on, parameter="on"))
         # Exact exception types that ``on`` matches whatever the instance: a memo of the
@@ -508,6 +511,7 @@ def _result(result: Any) -> Any:
 
 # Who listens beyond the policy: read per call, so bound once (a truthy tuple or list).
 _pipeline_listeners = pipeline_listeners.get
+_DEFAULT_RANDOM = random.random  # the parameter shadows the module in ``__init__``
 # Backoffs are immutable: every policy without one of its own shares this one.
 _DEFAULT_BACKOFF = exponential()
 # The opening words of stoic's notes on the caller's exception: one of each kind at most.
