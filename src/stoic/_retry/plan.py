@@ -59,11 +59,7 @@ class Plan:
         self.delays = delays
         self.hint = hint
         self.max_delay = max_delay
-        # Testing mode caps attempts as the call starts retrying (``set_testing``).
-        limit = attempts
-        if testing_state.attempts is not None:
-            limit = min(limit, testing_state.attempts)
-        self.limit = limit
+        self.limit = attempts  # testing mode may cap it further, read at each decision
         own = None if deadline is None else start + deadline
         outer = current_deadline()
         self.deadline = outer if own is None or (outer is not None and outer <= own) else own

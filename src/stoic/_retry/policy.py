@@ -360,11 +360,10 @@ class Retry(Frozen):
             self._attempt_done(1, start, exc, exc is None)
         # The deadline counts from the call's start (read whenever there is a deadline).
         plan = self._new_plan(start if self.deadline is not None else failed_at)
-        plan.since = failed_at
+        plan.since = now = failed_at
         in_context: Token[int] | None = None
         try:
             while True:
-                now = _clock.now()
                 delay = plan.next_delay(exc, result, now)
                 if delay is None:
                     raise self._give_up(plan, now, exc, result, listening)
@@ -405,12 +404,14 @@ class Retry(Frozen):
                     if listening:
                         self._attempt_done(plan.attempt, started, error, False)
                     exc, result = error, _NOTHING
+                    now = _clock.now()
                     continue
                 rejected = self.on_result is not None and self.on_result(result)
                 if listening:
                     self._attempt_done(plan.attempt, started, None, rejected)
                 if rejected:
                     exc = None
+                    now = _clock.now()
                     continue
                 return result  # type: ignore[no-any-return]
         finally:
