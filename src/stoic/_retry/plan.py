@@ -1,8 +1,8 @@
 """The retry decision core: when to try again, and when to give up.
 
-Synchronous, with no I/O and no asyncio: the drivers (``Retry.call``, its decorator form and
-the ``async for`` loop) wait and run the attempts; a sync driver or another event loop can
-reuse it as it is.
+Synchronous and free of asyncio (a failing ``delay_hint`` is logged, never raised): the
+drivers (``Retry.call``, its decorator form and the ``async for`` loop) wait and run the
+attempts; a sync driver or another event loop can reuse it as it is.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from stoic import _clock
+from stoic import _clock, _validate
 from stoic._clock import testing_state
+from stoic._events import logger
 from stoic._retry.events import GiveUpReason
 from stoic._timeout import current_deadline
 
@@ -73,7 +74,7 @@ class Plan:
             return None
         delay = next(self.delays)
         if self.hint is not None:
-            hint = self.hint(result if exc is None else exc)
+            hint = _read_hint(self.hint, result if exc is None else exc)
             if hint is not None:
                 delay = hint
         if delay > self.max_delay:
@@ -84,3 +85,31 @@ class Plan:
             self.reason = "deadline"
             return None
         return delay
+
+
+def _read_hint(delay_hint: Callable[[Any], object], outcome: Any) -> float | None:
+    """The ``delay_hint`` for ``outcome``, or ``None``; a failing hint never breaks the call.
+
+    A hint that raises, or returns something other than a number >= 0, is logged on the
+    ``stoic`` logger and ignored (the backoff decides), so a bug in a ``Retry-After`` parser
+    cannot replace the caller's real error.
+    """
+    try:
+        hint = delay_hint(outcome)
+    except Exception:
+        logger.exception("stoic: delay_hint %r failed; using the backoff", delay_hint)
+        return None
+    if hint is None:
+        return None
+    try:
+        seconds = _validate.seconds(hint, "delay_hint's result")
+    except ValueError:
+        logger.warning(
+            "stoic: delay_hint %r returned %r, not finite seconds >= 0; using the backoff",
+            delay_hint,
+            hint,
+        )
+        return None
+    # A hint of 0 ("retry now", or a breaker whose probes are all running) would make a loop
+    # that burns every attempt in no time: the backoff decides that wait instead.
+    return seconds if seconds > 0 else None

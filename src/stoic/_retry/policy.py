@@ -36,7 +36,7 @@ from contextvars import Token
 from types import TracebackType
 from typing import Any, Literal
 
-from stoic import _clock, _events, _validate
+from stoic import _clock, _validate
 from stoic._classify import (
     ExceptionFilter,
     Matcher,
@@ -429,7 +429,7 @@ class Retry(Frozen):
             self.backoff.delays(self._random),
             self.max_delay,
             self.deadline,
-            self._hint if self.delay_hint is not None else None,
+            self.delay_hint,
         )
 
     def _attempt_done(
@@ -444,34 +444,6 @@ class Retry(Frozen):
         )
         duration = _clock.now() - started
         emit(self._listeners, AttemptCompleted(self.name, attempt, duration, outcome, exc))
-
-    def _hint(self, outcome: Any) -> float | None:
-        """The ``delay_hint`` for ``outcome``, or ``None``; a failing hint never breaks the call.
-
-        A hint that raises, or returns something other than a number >= 0, is logged on the
-        ``stoic`` logger and ignored (the backoff decides), so a bug in a ``Retry-After``
-        parser cannot replace the caller's real error.
-        """
-        assert self.delay_hint is not None
-        try:
-            hint = self.delay_hint(outcome)
-        except Exception:
-            _events.logger.exception("stoic: delay_hint %r failed; using the backoff", self)
-            return None
-        if hint is None:
-            return None
-        try:
-            seconds = _validate.seconds(hint, "delay_hint's result")
-        except ValueError:
-            _events.logger.warning(
-                "stoic: delay_hint %r returned %r, not finite seconds >= 0; using the backoff",
-                self,
-                hint,
-            )
-            return None
-        # A hint of 0 ("retry now", or a breaker whose probes are all running) would make a
-        # loop that burns every attempt in no time: the backoff decides that wait instead.
-        return seconds if seconds > 0 else None
 
     def _give_up(
         self, plan: Plan, now: float, exc: BaseException | None, result: Any, listening: object
