@@ -81,7 +81,7 @@ test-asyncio-auto: $(VENV_TEST)/.stamp
 ## make test-oldest-pytest-asyncio: the plugin's tests with the oldest supported pytest-asyncio
 ## (0.23; only those: 0.23 leaks event loops into tests that call asyncio.run)
 test-oldest-pytest-asyncio: $(VENV_OLDEST_PYTEST_ASYNCIO)/.stamp
-	$(VENV_OLDEST_PYTEST_ASYNCIO)/bin/python -m pytest tests/test_pytest_plugin.py
+	$(VENV_OLDEST_PYTEST_ASYNCIO)/bin/python -m pytest tests/testing/test_pytest_plugin.py
 
 ## make test-all: what CI runs: every Python, both pytest-asyncio modes and its oldest
 ## version, ruff and mypy

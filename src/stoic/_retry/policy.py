@@ -287,7 +287,7 @@ class Retry(Frozen):
         """The decorator form; the signature is kept.
 
         The body of ``call``, inlined (one coroutine per call instead of two); the twin tests
-        in ``tests/test_retry.py`` run every behaviour through both.
+        in ``tests/retry/test_retry.py`` run every behaviour through both.
         """
         on_result, policy, retry_ = self.on_result, self, self._retry
         own, deadline = self._listeners, self.deadline

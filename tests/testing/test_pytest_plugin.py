@@ -234,7 +234,7 @@ async def test_real() -> None:
 
 def readme_example() -> str:
     """The test module in the README's "Testing with virtual time" section."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     section = readme.split("\n## Testing with virtual time\n", 1)[1].split("\n## ", 1)[0]
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 
