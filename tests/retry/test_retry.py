@@ -1113,12 +1113,14 @@ class TestListeningPerCall:
         heard: list[Event] = []
         listening = Pipeline(Retry(), listeners=[heard.append])
         built: list[str] = []
-        for name in ("AttemptCompleted", "RetryScheduled", "RetryGaveUp"):
+        labels = {"new_attempt_completed": "AttemptCompleted"}
+        for name in ("new_attempt_completed", "RetryScheduled", "RetryGaveUp"):
             cls = getattr(sys.modules["stoic._retry.policy"], name)
+            label = labels.get(name, name)
             monkeypatch.setattr(
                 sys.modules["stoic._retry.policy"],
                 name,
-                lambda *args, _cls=cls, _name=name, **kwargs: (
+                lambda *args, _cls=cls, _name=label, **kwargs: (
                     built.append(_name) or _cls(*args, **kwargs)
                 ),
             )

@@ -39,6 +39,7 @@ from stoic._events import (
     Listener,
     Severity,
     emit,
+    fast_new,
     global_listeners,
     pipeline_listeners,
     validate_listeners,
@@ -61,6 +62,9 @@ class PipelineCompleted(Event):
     duration: float
     outcome: Literal["success", "failure"]
     exception: BaseException | None
+
+
+_new_pipeline_completed = fast_new(PipelineCompleted)  # built on every listened call
 
 
 class _ChainProperty(property):
@@ -284,7 +288,7 @@ def _in_context(
             if timed and (failure is None or not never_handled(failure)):
                 emit(
                     listeners,
-                    PipelineCompleted(
+                    _new_pipeline_completed(
                         name,
                         _clock.now() - started,
                         "success" if failure is None else "failure",

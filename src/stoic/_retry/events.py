@@ -5,9 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from stoic._events import Event, Severity
+from stoic._events import Event, Severity, fast_new
 
-__all__ = ["AttemptCompleted", "GiveUpReason", "RetryGaveUp", "RetryScheduled"]
+__all__ = [
+    "AttemptCompleted",
+    "GiveUpReason",
+    "RetryGaveUp",
+    "RetryScheduled",
+    "new_attempt_completed",
+]
 
 GiveUpReason = Literal["attempts", "deadline"]
 
@@ -55,3 +61,7 @@ class AttemptCompleted(Event):
     duration: float
     outcome: Literal["success", "failure", "rejected"]
     exception: BaseException | None
+
+
+#: ``AttemptCompleted(...)`` by position, at hot-path cost (``_events.fast_new``).
+new_attempt_completed = fast_new(AttemptCompleted)

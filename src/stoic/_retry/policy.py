@@ -53,7 +53,7 @@ from stoic._events import (
     pipeline_listeners,
     validate_listeners,
 )
-from stoic._retry.events import AttemptCompleted, RetryGaveUp, RetryScheduled
+from stoic._retry.events import RetryGaveUp, RetryScheduled, new_attempt_completed
 from stoic._retry.matching import KNOWN_MAX, matched_by_type, overlap
 from stoic._retry.plan import Plan
 from stoic._strategy import Frozen, P, T, set_field as _set
@@ -274,8 +274,11 @@ class Retry(Frozen):
             result = _NOTHING
         else:
             if self.on_result is None or not self.on_result(result):
-                if listening:
-                    self._attempt_done(1, start, None, False)
+                if listening:  # ``_attempt_done`` of a success, inlined: the listened happy path
+                    emit(
+                        self._listeners,
+                        new_attempt_completed(self.name, 1, _clock.now() - start, "success", None),
+                    )
                 return result
             failure = None
         # Retried outside the ``except`` block, so later errors do not chain to this one.
@@ -290,7 +293,7 @@ class Retry(Frozen):
         in ``tests/retry/test_retry.py`` run every behaviour through both.
         """
         on_result, policy, retry_ = self.on_result, self, self._retry
-        own, deadline = self._listeners, self.deadline
+        own, deadline, name = self._listeners, self.deadline, self.name
 
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -309,8 +312,11 @@ class Retry(Frozen):
                 result = _NOTHING
             else:
                 if on_result is None or not on_result(result):
-                    if listening:
-                        policy._attempt_done(1, start, None, False)
+                    if listening:  # as in ``call``
+                        emit(
+                            own,
+                            new_attempt_completed(name, 1, _clock.now() - start, "success", None),
+                        )
                     return result
                 failure = None
             again = retry_(fn, args, kwargs, start, listening, failure, result)
@@ -443,7 +449,7 @@ class Retry(Frozen):
             "failure" if exc is not None else "rejected" if rejected else "success"
         )
         duration = _clock.now() - started
-        emit(self._listeners, AttemptCompleted(self.name, attempt, duration, outcome, exc))
+        emit(self._listeners, new_attempt_completed(self.name, attempt, duration, outcome, exc))
 
     def _give_up(
         self, plan: Plan, now: float, exc: BaseException | None, result: Any, listening: object
