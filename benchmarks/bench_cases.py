@@ -16,6 +16,7 @@ from bench_registry import (
     case,
     flaky_once,
     group,
+    hand_retry_loop,
     loop0,
     loop1,
     loop_tasks,
@@ -136,19 +137,7 @@ RETRY_FAIL = group(
 
 @case(RETRY_FAIL, "hand-written loop", "baseline")
 def _hand_loop() -> Runner:
-    fn = flaky_once()
-
-    async def retrying() -> int:
-        for attempt in range(3):
-            try:
-                return await fn()
-            except Exception:
-                if attempt == 2:
-                    raise
-            await asyncio.sleep(0)
-        raise AssertionError("unreachable")
-
-    return loop0(retrying)
+    return hand_retry_loop(sleep0)
 
 
 @case(RETRY_FAIL, "stoic `@retry(backoff=constant(0))`", "stoic")

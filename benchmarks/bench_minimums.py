@@ -14,7 +14,17 @@ from collections.abc import Awaitable, Callable, Generator
 from time import perf_counter_ns
 from typing import Any
 
-from bench_registry import Runner, case, flaky_once, group, loop0, loop1, loop_with, ok
+from bench_registry import (
+    Runner,
+    case,
+    flaky_once,
+    group,
+    hand_retry_loop,
+    loop0,
+    loop1,
+    loop_with,
+    ok,
+)
 
 MINIMUM = "hand-written minimum"
 
@@ -366,20 +376,7 @@ RETRY_BACKOFFS = group(
 
 @case(RETRY_BACKOFFS, MINIMUM, "baseline")
 def _min_backoffs() -> Runner:
-    fn = flaky_once()
-
-    # Written as the failing-once group's hand-written loop, but waiting with a bare yield.
-    async def retrying() -> int:
-        for attempt in range(3):
-            try:
-                return await fn()
-            except Exception:
-                if attempt == 2:
-                    raise
-            await _yield()
-        raise AssertionError("unreachable")
-
-    return loop0(retrying)
+    return hand_retry_loop(_yield)  # the failing-once group's loop, waiting with a bare yield
 
 
 def _testing(runner: Runner) -> Runner:

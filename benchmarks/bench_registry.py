@@ -93,6 +93,24 @@ async def sleep0() -> None:
     await asyncio.sleep(0)
 
 
+def hand_retry_loop(wait: Callable[[], Awaitable[Any]]) -> Runner:
+    """The hand-written retry loop (3 attempts) around a call that fails once, waiting with
+    ``await wait()`` between attempts: the reference of the failing-once groups."""
+    fn = flaky_once()
+
+    async def retrying() -> int:
+        for attempt in range(3):
+            try:
+                return await fn()
+            except Exception:
+                if attempt == 2:
+                    raise
+            await wait()
+        raise AssertionError("unreachable")
+
+    return loop0(retrying)
+
+
 # -- the timing loops: each shape written out, so no case pays for a generic helper ---------
 
 

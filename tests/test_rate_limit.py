@@ -564,22 +564,35 @@ def test_cancellations_never_let_more_than_the_rate_start(
             assert j - i + 1 <= burst + rate * (starts[j] - first) + 1e-6
 
 
+def run_while_another_loop_waits(limiter: RateLimiter, second: Any) -> None:
+    """Run ``second()`` on a fresh loop while a call waits in ``limiter`` on another loop (in a
+    thread), then let that call finish."""
+    first_waits, release = threading.Event(), threading.Event()
+
+    async def first() -> None:
+        await limiter.call(ok)
+        task = asyncio.create_task(limiter.call(ok))
+        await settle()
+        first_waits.set()
+        await asyncio.to_thread(release.wait, 5)
+        await task
+
+    thread = threading.Thread(target=asyncio.run, args=(first(),))
+    thread.start()
+    assert first_waits.wait(5)
+    try:
+        asyncio.run(second())
+    finally:
+        release.set()
+        thread.join(5)
+
+
 class TestEventLoops:
     """A limiter serves one event loop at a time when calls wait; never a silent stall."""
 
     def test_waiting_from_a_second_loop_while_calls_wait_raises(self) -> None:
         limiter = RateLimiter(1, burst=1, max_wait=None)
-        first_waits = threading.Event()
-        release = threading.Event()
         outcome: list[BaseException | None] = []
-
-        async def first() -> None:
-            await limiter.call(ok)
-            task = asyncio.create_task(limiter.call(ok))
-            await settle()
-            first_waits.set()
-            await asyncio.to_thread(release.wait, 5)
-            await task
 
         async def second() -> None:
             try:
@@ -589,12 +602,7 @@ class TestEventLoops:
             else:  # pragma: no cover - the defect
                 outcome.append(None)
 
-        thread = threading.Thread(target=asyncio.run, args=(first(),))
-        thread.start()
-        assert first_waits.wait(5)
-        asyncio.run(second())
-        release.set()
-        thread.join(5)
+        run_while_another_loop_waits(limiter, second)
         assert isinstance(outcome[0], RuntimeError)
         assert "one loop at a time" in str(outcome[0])
 
@@ -691,16 +699,7 @@ class TestClosedLoops:
 
         limiter = RateLimiter(1, burst=1, max_wait=None)
         breaker = CircuitBreaker(failure_threshold=1)
-        first_waits, release = threading.Event(), threading.Event()
         attempts: list[int] = []
-
-        async def first() -> None:
-            await limiter.call(ok)
-            task = asyncio.create_task(limiter.call(ok))
-            await settle()
-            first_waits.set()
-            await asyncio.to_thread(release.wait, 5)
-            await task
 
         async def counted() -> int:
             attempts.append(1)
@@ -710,14 +709,7 @@ class TestClosedLoops:
             with pytest.raises(RuntimeError, match="one loop at a time"):
                 await Retry(attempts=3, backoff=constant(0)).call(breaker.call, counted)
 
-        thread = threading.Thread(target=asyncio.run, args=(first(),))
-        thread.start()
-        assert first_waits.wait(5)
-        try:
-            asyncio.run(second())
-        finally:
-            release.set()
-            thread.join(5)
+        run_while_another_loop_waits(limiter, second)
         assert attempts == [1]
         assert breaker.state is CircuitState.CLOSED
         assert breaker.statistics().failed_calls == 0

@@ -137,16 +137,12 @@ def emit(listeners: Iterable[Listener], event: Event) -> None:
     never sees it. ``BaseException`` (cancellation, interrupts) is not caught.
     """
     outer = pipeline_listeners.get()
-    if not outer and not global_listeners:  # the common case: the strategy's own only
-        for listener in listeners:
-            try:
-                listener(event)
-            except Exception:
-                logger.exception("stoic listener %r failed on %s", listener, type(event).__name__)
-        return
-    # The global list is copied: a listener may remove itself while it runs.
-    globally = tuple(global_listeners) if global_listeners else ()
-    for group in (listeners, outer, globally):
+    # The common case is the strategy's own listeners only. The global list is copied: a
+    # listener may remove itself while it runs.
+    groups = (
+        (listeners, outer, tuple(global_listeners)) if outer or global_listeners else (listeners,)
+    )
+    for group in groups:
         for listener in group:
             try:
                 listener(event)

@@ -348,9 +348,9 @@ class RateLimiter(Frozen):
     async def __aenter__(self) -> None:
         if not _clock.asyncio_seen:
             _clock.first_call()
-        state = self._state
-        if not state.take(self._clock.now_ns()):
-            await state.wait_for_turn(self._clock.now_ns(), self._max_wait_ns, self._reject)
+        state, now = self._state, self._clock.now_ns()
+        if not state.take(now):
+            await state.wait_for_turn(now, self._max_wait_ns, self._reject)
 
     async def __aexit__(self, *exc_info: object) -> None:
         # A turn is spent once the call started; there is nothing to give back.

@@ -160,8 +160,7 @@ def strategy_class(kind: str) -> type[Strategy] | None:
     A dotted ``kind`` (``"package.module.ClassName"``) imports the class by its path.
     """
     if kind not in _kinds:
-        for module in _BUILTIN_MODULES:
-            importlib.import_module(module)
+        _load_builtins()
     found = _kinds.get(kind)
     if found is None and "." in kind:
         module_name, _, attr = kind.rpartition(".")
@@ -176,8 +175,14 @@ def strategy_class(kind: str) -> type[Strategy] | None:
 
 def kinds() -> list[str]:
     """Every registered ``kind``, stoic's own included, sorted."""
-    strategy_class("")  # loads stoic's own
+    _load_builtins()
     return sorted(_kinds)
+
+
+def _load_builtins() -> None:
+    """Import stoic's own strategy modules: each registers its kind when imported."""
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
 
 
 def via_call(
@@ -238,13 +243,18 @@ class Frozen(Strategy):
         """The constructor keywords that build an equal strategy (with fresh state)."""
         raise NotImplementedError
 
+    @classmethod
+    def _from_options(cls, options: dict[str, Any]) -> Self:
+        """Build one from ``options()``' shape: what ``with_``, copy and pickle go through."""
+        return cls(**options)
+
     def with_(self, **changes: Any) -> Self:
         """A new strategy with these options changed and the others kept (fresh state)."""
-        return type(self)(**{**self.options(), **changes})
+        return self._from_options({**self.options(), **changes})
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.options()))
 
 
 def _rebuild(cls: type[Frozen], options: dict[str, Any]) -> Frozen:
-    return cls(**options)
+    return cls._from_options(options)

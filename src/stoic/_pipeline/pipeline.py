@@ -155,16 +155,11 @@ class Pipeline(Frozen):
             "validate": self.validated,
         }
 
-    def with_(self, **changes: Any) -> Self:
-        """A new pipeline with these options changed (``strategies=`` a sequence)."""
-        options = {**self.options(), **changes}
-        strategies = options.pop("strategies")
-        return type(self)(*strategies, **options)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        options = self.options()
-        strategies = options.pop("strategies")
-        return (_rebuild_pipeline, (type(self), strategies, options))
+    @classmethod
+    def _from_options(cls, options: dict[str, Any]) -> Self:
+        # The strategies are positional: ``with_(strategies=...)`` takes a sequence.
+        options = dict(options)
+        return cls(*options.pop("strategies"), **options)
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(strategy) for strategy in self.strategies)
@@ -347,9 +342,3 @@ def _check_pair(outer_pos: int, outer: object, inner_pos: int, inner: object) ->
     check_outside = getattr(inner, "check_outside", None)
     if check_outside is not None:
         check_outside(outer, where)
-
-
-def _rebuild_pipeline(
-    cls: type[Pipeline], strategies: tuple[Strategy, ...], options: dict[str, Any]
-) -> Pipeline:
-    return cls(*strategies, **options)
