@@ -16,6 +16,10 @@ from stoic import _clock
 from stoic._bulkhead import Bulkhead, BulkheadStatistics, CallRejectedByBulkhead
 from stoic._events import Event
 from stoic.exceptions import BulkheadFull, RejectedCall
+from tests.forms import around_bulkhead, forms_of
+
+# Every async test runs with ``.call`` routed through each form (tests/forms.py).
+EVERY_FORM = forms_of(Bulkhead, "decorator", "async with", "pipeline", pipeline=around_bulkhead)
 
 
 async def ok() -> str:

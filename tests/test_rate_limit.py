@@ -21,6 +21,10 @@ from stoic._timeout import timeout
 from stoic.backoff import constant
 from stoic.exceptions import RateLimited, RejectedCall, StoicError
 from stoic.testing import VirtualClock, run, set_testing
+from tests.forms import forms_of
+
+# Every async test runs with ``.call`` routed through each form (tests/forms.py).
+EVERY_FORM = forms_of(RateLimiter, "decorator", "async with")
 
 
 async def ok() -> int:
@@ -657,11 +661,15 @@ class TestMaxWaitForAnyPeriod:
         assert await limiter.call(ok) == 1
         assert _clock.now() - started == pytest.approx(per / rate, abs=2e-6)
 
-    def test_per_and_rate_are_read_as_the_decimals_written(self) -> None:
-        # 0.1 s at 1 call per 0.1 s is 100,000,000 ns, not the binary float's 100,000,001.
-        limiter = RateLimiter(1, per=0.1, burst=1)
+    async def test_per_and_rate_are_read_as_the_decimals_written(self) -> None:
+        # 1 call per 0.1 s is a turn every 100,000,000 ns, not the binary float's 100,000,001:
+        # over 1,000 turns the float would drift by a microsecond.
+        limiter = RateLimiter(1, per=0.1, burst=1, max_wait=None)
         assert limiter.options()["per"] == 0.1
-        assert limiter._state.interval == 100_000_000  # internals: the exact interval
+        started = _clock.now()
+        for _ in range(1001):
+            await limiter.call(ok)
+        assert _clock.now() - started == pytest.approx(100.0, abs=1e-7)
 
     def test_a_max_wait_beyond_a_billion_seconds_is_refused(self) -> None:
         with pytest.raises(ValueError, match="max_wait must be None or a finite number"):

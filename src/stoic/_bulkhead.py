@@ -108,8 +108,12 @@ class FixedLimit:
         return hash(self.limit)
 
 
-class _Slots:
-    """A bulkhead's state: the running calls, the queue behind them, and the totals."""
+class Slots:
+    """A bulkhead's state: the running calls, the queue behind them, and the totals.
+
+    A call admitted without waiting does ``running += 1; admitted += 1`` and, when it ends,
+    ``release()``, or ``running -= 1`` when no call waits (what ``release`` comes to then).
+    """
 
     __slots__ = ("admitted", "rejected", "running", "waiters")
 
@@ -121,6 +125,32 @@ class _Slots:
         self.waiters: deque[asyncio.Future[bool]] = deque()
         self.admitted = 0
         self.rejected = 0
+
+    def release(self) -> None:
+        """Give a slot back: straight to the oldest live waiter, else to the pool."""
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                # The slot passes on without ever being free, so nobody can barge in.
+                loop = waiter.get_loop()
+                if loop is _running_loop():
+                    waiter.set_result(True)
+                else:
+                    # A waiter of another event loop (thread): wake that loop, thread-safely.
+                    try:
+                        loop.call_soon_threadsafe(self._hand_over, waiter)
+                    except RuntimeError:  # that loop is closed: its waiter never runs again
+                        continue
+                return
+        self.running -= 1
+
+    def _hand_over(self, waiter: asyncio.Future[bool]) -> None:
+        """A slot released on another loop reaches ``waiter``'s; pass it on if it left."""
+        if waiter.done():  # cancelled or timed out while the slot was on its way
+            self.release()
+        else:
+            waiter.set_result(True)
 
 
 class Bulkhead(Frozen):
@@ -149,7 +179,7 @@ class Bulkhead(Frozen):
     _max_wait: float | None
     _name: str | None
     _listeners: tuple[Listener, ...]
-    _slots: _Slots
+    _slots: Slots
 
     def __init__(
         self,
@@ -180,7 +210,7 @@ class Bulkhead(Frozen):
         )
         _set(self, "_name", _validate.name(name))
         _set(self, "_listeners", validate_listeners(listeners))
-        _set(self, "_slots", _Slots())
+        _set(self, "_slots", Slots())
 
     def options(self) -> dict[str, Any]:
         limit = self._limit
@@ -207,6 +237,11 @@ class Bulkhead(Frozen):
     def limit(self) -> ConcurrencyLimit:
         """The limit object read at every admission."""
         return self._limit
+
+    @property
+    def slots(self) -> Slots:
+        """The state this bulkhead drives: running calls, the queue, the totals."""
+        return self._slots
 
     @property
     def max_waiting(self) -> int:
@@ -293,14 +328,14 @@ class Bulkhead(Frozen):
             raise
         finally:
             if slots.waiters:
-                self._release()
+                self._slots.release()
             else:
                 slots.running -= 1
 
     def _decorate(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """The decorator form: every call takes a slot (as ``call``)."""
         slots, limit = self._slots, self._limit
-        wait_for_slot, release = self._wait_for_slot, self._release
+        wait_for_slot, release = self._wait_for_slot, slots.release
 
         # The body of ``call``, inlined: one coroutine per call instead of two.
         @functools.wraps(fn)
@@ -336,33 +371,7 @@ class Bulkhead(Frozen):
             await self._wait_for_slot()
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._release()
-
-    def _release(self) -> None:
-        """Give a slot back: straight to the oldest live waiter, else to the pool."""
-        waiters = self._slots.waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                # The slot passes on without ever being free, so nobody can barge in.
-                loop = waiter.get_loop()
-                if loop is _running_loop():
-                    waiter.set_result(True)
-                else:
-                    # A waiter of another event loop (thread): wake that loop, thread-safely.
-                    try:
-                        loop.call_soon_threadsafe(self._hand_over, waiter)
-                    except RuntimeError:  # that loop is closed: its waiter never runs again
-                        continue
-                return
-        self._slots.running -= 1
-
-    def _hand_over(self, waiter: asyncio.Future[bool]) -> None:
-        """A slot released on another loop reaches ``waiter``'s; pass it on if it left."""
-        if waiter.done():  # cancelled or timed out while the slot was on its way
-            self._release()
-        else:
-            waiter.set_result(True)
+        self._slots.release()
 
     def _live_waiters(self) -> int:
         # Cancelled futures linger only until their task runs again; don't count them.
@@ -391,7 +400,7 @@ class Bulkhead(Frozen):
             # Cancelled (or interrupted) while queued. If a slot was already handed over,
             # it is ours to pass on; otherwise just leave the queue.
             if waiter.done() and not waiter.cancelled() and waiter.result():
-                self._release()
+                self._slots.release()
             else:
                 with contextlib.suppress(ValueError):
                     self._slots.waiters.remove(waiter)

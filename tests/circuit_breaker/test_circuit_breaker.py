@@ -23,8 +23,14 @@ from stoic._circuit_breaker import (
 from stoic._events import Event
 from stoic.exceptions import CircuitBreakerOpen
 from stoic.testing import VirtualClock
+from tests.forms import around_breaker, forms_of, sees_results
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
+
+# Every async test runs with ``CircuitBreaker.call`` routed through each form.
+EVERY_FORM = forms_of(
+    CircuitBreaker, "decorator", "async with", "pipeline", pipeline=around_breaker
+)
 
 
 class Boom(Exception):
@@ -327,6 +333,7 @@ class TestClassification:
             await breaker.call(both)
         assert breaker.state is OPEN
 
+    @sees_results
     async def test_failure_result_counts_a_failure_and_returns_the_value(self) -> None:
         breaker = CircuitBreaker(failure_threshold=2, failure_result=lambda r: r == "ok")
         assert await breaker.call(ok) == "ok"
@@ -334,6 +341,7 @@ class TestClassification:
         assert breaker.state is OPEN
         assert breaker.statistics().failed_calls == 2
 
+    @sees_results
     async def test_a_failure_result_predicate_that_raises_releases_the_probe(self) -> None:
         def broken(result: object) -> bool:
             raise RuntimeError("bug")

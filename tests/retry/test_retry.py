@@ -25,7 +25,11 @@ from stoic._timeout import timeout
 from stoic.backoff import constant, exponential, linear
 from stoic.exceptions import ResultRejected
 from stoic.testing import set_testing
+from tests.forms import around_retry, forms_of, sees_results
 from tests.timeline import clock_origin, elapsed  # noqa: F401  (autouse fixture)
+
+# Every async test runs with ``.call`` routed through each form (tests/forms.py).
+EVERY_FORM = forms_of(Retry, "decorator", "attempt loop", "pipeline", pipeline=around_retry)
 
 
 class Flaky:
@@ -188,6 +192,7 @@ class TestClassification:
             await Retry(on=BaseException, backoff=constant(0)).call(flaky)
         assert len(flaky.times) == 1
 
+    @sees_results
     async def test_on_result_asks_for_another_attempt(self) -> None:
         results = iter([None, None, "done"])
 
@@ -197,6 +202,7 @@ class TestClassification:
         policy = Retry(attempts=5, on_result=lambda r: r is None, backoff=constant(1))
         assert await policy.call(poll) == "done"
 
+    @sees_results
     async def test_rejected_last_result_raises_result_rejected(self) -> None:
         async def poll() -> dict[str, str]:
             return {"status": "pending"}
@@ -325,6 +331,7 @@ class TestDelayHint:
         await Retry(backoff=constant(1.5), delay_hint=lambda exc: bad).call(flaky)
         assert flaky.times == [0.0, 1.5]
 
+    @sees_results
     async def test_hint_sees_rejected_results(self) -> None:
         results = iter([{"wait": 4.0}, {"wait": None, "ok": True}])
 
@@ -496,6 +503,10 @@ class TestDecorator:
 
 class TestAttemptLoop:
     """``async for attempt in policy: with attempt: ...``."""
+
+    def test_a_policy_with_on_result_refuses_to_loop(self) -> None:
+        with pytest.raises(TypeError, match="a block has no result for on_result"):
+            aiter(Retry(on_result=lambda result: True))
 
     async def test_retries_the_block_until_it_succeeds(self) -> None:
         flaky = Flaky(ConnectionError(), ConnectionError(), value="v")
@@ -737,6 +748,7 @@ class TestAttemptCompleted:
         await Retry(listeners=[events.append]).call(slow)
         assert events == [AttemptCompleted(None, 1, 0.25, "success", None)]
 
+    @sees_results
     async def test_rejected_results_are_reported(self) -> None:
         events: list[Event] = []
         results = iter([None, 2])
@@ -837,6 +849,9 @@ async def _run(policy: Retry, form: str, fn: Callable[..., Awaitable[Any]], *arg
 class TestEveryForm:
     """``call`` and the decorator (its inlined twin) behave the same, with and without a hint."""
 
+    # The loop numbers its first attempt; ``call`` leaves an outer attempt's number (no
+    # context write on the happy path).
+    @pytest.mark.forms("call", "decorator", "pipeline")
     async def test_attempt_numbers_and_their_restoration(self, path: str, form: str) -> None:
         from stoic._context import attempt_var, call_context
 
@@ -957,6 +972,7 @@ class TestEveryForm:
         await task
         assert order == ["attempt", "other", "attempt"]
 
+    @sees_results
     async def test_rejected_results(self, path: str, form: str) -> None:
         results = iter([None, None, 5])
 
@@ -1130,82 +1146,6 @@ class TestListeningPerCall:
         await listening.call(Flaky(ConnectionError(), value=1))
         assert built == ["AttemptCompleted", "RetryScheduled", "AttemptCompleted"]
         assert len(heard) == 4  # the three, and the pipeline's own PipelineCompleted
-
-
-class TestKnownTypes:
-    """Remembered exception types never change which exceptions are retried."""
-
-    async def test_plain_types_are_remembered(self) -> None:
-        policy = Retry(on=OSError, backoff=constant(0))
-        await policy.call(Flaky(ConnectionError(), TimeoutError(), value=1))
-        assert set(policy._known) == {ConnectionError, TimeoutError}
-        with pytest.raises(ValueError):
-            await policy.call(Flaky(ValueError()))
-        assert ValueError not in policy._known
-
-    async def test_predicates_are_asked_every_time(self) -> None:
-        policy = Retry(on=lambda exc: "retry" in str(exc), backoff=constant(0))
-        assert await policy.call(Flaky(ConnectionError("retry"), value=1)) == 1
-        with pytest.raises(ConnectionError):
-            await policy.call(Flaky(ConnectionError("stop")))
-        assert not policy._known
-
-    async def test_a_class_with_its_own_isinstance_is_asked_every_time(self) -> None:
-        import abc
-
-        class Transient(Exception, metaclass=abc.ABCMeta):
-            pass
-
-        Transient.register(ConnectionError)
-        policy = Retry(on=Transient, backoff=constant(0))
-        assert await policy.call(Flaky(ConnectionError(), value=1)) == 1
-        assert not policy._known
-
-    async def test_an_exception_posing_as_cancellation_is_never_remembered(self) -> None:
-        class Shifty(ConnectionError):
-            def __init__(self, cancelled: bool) -> None:
-                super().__init__()
-                self.cancelled = cancelled
-
-            @property  # type: ignore[misc]
-            def __class__(self) -> type:
-                return asyncio.CancelledError if self.cancelled else ConnectionError
-
-        policy = Retry(on=ConnectionError, backoff=constant(0), attempts=5)
-        flaky = Flaky(Shifty(False), Shifty(True))
-        with pytest.raises(ConnectionError) as info:
-            await policy.call(flaky)
-        assert info.value.cancelled  # type: ignore[attr-defined]
-        assert len(flaky.times) == 2  # the "cancelled" one was not retried
-        assert not policy._known
-
-    async def test_groups_are_never_remembered(self) -> None:
-        policy = Retry(on=ConnectionError, backoff=constant(0))
-        group = ExceptionGroup("g", [ConnectionError()])
-        assert await policy.call(Flaky(group, value=1)) == 1
-        with pytest.raises(ExceptionGroup):
-            await policy.call(Flaky(ExceptionGroup("g", [ValueError()])))
-        assert not policy._known
-
-    async def test_a_group_holding_cancellation_after_a_retried_group(self) -> None:
-        class Custom(BaseException):
-            pass
-
-        policy = Retry(on=BaseException, backoff=constant(0), attempts=5)
-        cancelled = BaseExceptionGroup("g", [asyncio.CancelledError()])
-        flaky = Flaky(BaseExceptionGroup("g", [Custom()]), cancelled)
-        with pytest.raises(BaseExceptionGroup) as info:
-            await policy.call(flaky)
-        assert info.value is cancelled
-        assert len(flaky.times) == 2
-        assert BaseExceptionGroup not in policy._known
-
-    async def test_the_memo_stays_small(self) -> None:
-        policy = Retry(on=ConnectionError, backoff=constant(0))
-        kinds = [type(f"E{i}", (ConnectionError,), {}) for i in range(50)]
-        for kind in kinds:
-            assert await policy.call(Flaky(kind(), value=1)) == 1
-        assert len(policy._known) == 32
 
 
 class TestImmutable:

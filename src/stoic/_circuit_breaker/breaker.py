@@ -133,6 +133,11 @@ class CircuitBreaker(Frozen):
         """The name carried by this breaker's events."""
         return self._config.name
 
+    @property
+    def controller(self) -> BreakerController:
+        """The decision core this breaker drives (its store's, when it has one)."""
+        return self._core
+
     # -- hooks for pipelines and config ------------------------------------------------------
 
     kind = "circuit_breaker"

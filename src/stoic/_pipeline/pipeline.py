@@ -44,6 +44,7 @@ from stoic._events import (
     pipeline_listeners,
     validate_listeners,
 )
+from stoic._pipeline.fused import fuse
 from stoic._strategy import Frozen, P, Strategy, T, set_field as _set, via_call
 
 __all__ = ["Pipeline", "PipelineCompleted", "check_order"]
@@ -199,15 +200,17 @@ class Pipeline(Frozen):
         """Wrap ``fn`` in the strategies' decorator forms, once, innermost first.
 
         A strategy's decorator form is its fastest (``wrap`` honours an overridden ``call``);
-        an object that only has ``call`` gets a layer that awaits it.
+        an object that only has ``call`` gets a layer that awaits it. A retry, breaker and
+        bulkhead stack gets the fused layer (``fused.py``) around that.
         """
-        composed = fn
+        composed = inner = fn
         for strategy in reversed(self.strategies):
+            inner = composed
             if isinstance(strategy, Strategy):
                 composed = strategy.wrap(composed)
             else:
                 composed = via_call(strategy, composed)
-        return composed
+        return fuse(self.strategies, fn, composed, inner) or composed
 
     def describe(self) -> str:
         """A readable listing of the strategies, outermost first, with what each one does."""

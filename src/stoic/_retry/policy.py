@@ -195,6 +195,11 @@ class Retry(Frozen):
         """The ``on=`` option as given: exception types or a predicate."""
         return self._on
 
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        """The policy's own listeners."""
+        return self._listeners
+
     # -- hooks for pipelines and config ------------------------------------------------------
 
     kind = "retry"
@@ -325,6 +330,23 @@ class Retry(Frozen):
 
         return retrying
 
+    def resume(
+        self,
+        exc: BaseException,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Coroutine[Any, Any, T] | None:
+        """The rest of a call whose first attempt another driver ran and saw raise ``exc``.
+
+        For the pipeline's fused layer, which runs the first attempt of a policy with no
+        deadline, no ``on_result`` and nobody listening: ``None`` when ``exc`` is not retried
+        (re-raise it), else the retry loop over ``fn(*args, **kwargs)``, to await.
+        """
+        if type(exc) not in self._known and not self._retryable(exc, fn, args):
+            return None
+        return self._retry(fn, args, kwargs, 0.0, False, exc, _NOTHING)
+
     def _retryable(self, exc: BaseException, fn: Any, args: tuple[Any, ...]) -> bool:
         """Whether ``on`` matches ``exc``; learns the types it matches whatever the instance.
 
@@ -339,6 +361,10 @@ class Retry(Frozen):
         """
         if type(exc) is TypeError:
             check_awaited(fn, args, exc)
+        return self._matches(exc)
+
+    def _matches(self, exc: BaseException) -> bool:
+        """Whether ``on`` matches ``exc``, remembering its type when the type decides."""
         if not self._match(exc):
             return False
         cls, known = type(exc), self._known
@@ -480,7 +506,15 @@ class Retry(Frozen):
     # -- the attempt-loop form --------------------------------------------------------------
 
     def __aiter__(self) -> _Attempts:
-        """``async for attempt in policy: with attempt: ...`` retries the block."""
+        """``async for attempt in policy: with attempt: ...`` retries the block.
+
+        A block has no result to test: a policy with ``on_result`` raises ``TypeError``.
+        """
+        if self.on_result is not None:
+            raise TypeError(
+                "async for attempt in policy: a block has no result for on_result to test; "
+                "use policy.call(fn) or the decorator, or a policy without on_result"
+            )
         return _Attempts(self)
 
 
@@ -580,6 +614,9 @@ class _Attempts:
         else:
             delay, self._delay = self._delay, None
             await _clock.sleep(delay)
+            # Asked again for each attempt, as ``call`` does.
+            policy = self._policy
+            self._listening = policy._listeners or global_listeners or _pipeline_listeners()
             self._started = _clock.now()
         self._number += 1
         return Attempt(self, self._number)
@@ -588,8 +625,10 @@ class _Attempts:
         policy, listening = self._policy, self._listening
         if listening:
             policy._attempt_done(self._number, self._started, exc, False)
-        if exc is None or not policy._match(exc):
+        if exc is None or (type(exc) not in policy._known and not policy._matches(exc)):
             self._done = True
+            if exc is not None and self._number > 1 and not never_handled(exc):
+                note(exc, _NOT_RETRIED, f"{_NOT_RETRIED}: attempt {self._number} raised it")
             return False
         plan = self._plan
         if plan is None:

@@ -1,0 +1,150 @@
+"""The fused layer: ``Pipeline(Retry, CircuitBreaker, Bulkhead)`` run as one coroutine.
+
+The most common stack, composed from each strategy's decorator, is three coroutines per
+call: ``@Pipeline(retry, breaker, bulkhead)`` measured 1.86-1.99x a hand-written
+one-coroutine stack (``make bench``, group ``stack``), most of it the two extra coroutine
+layers (~280 ns each). This layer keeps only the common case in one coroutine: the retry's
+first attempt, the breaker's CLOSED admission and plain success, and the bulkhead's
+admission with a free slot and nobody queued. Anything else (a listener anywhere, a breaker
+not CLOSED, a bulkhead full or queued, an attempt after the first) runs the composed chain
+itself, so only the common case is written out twice. It brings the stack to 1.09x the
+hand-written one (from 1.86-1.99x; benchmarks/RESULTS.md): the documented case that keeps
+this copy. ``tests/pipeline/test_fused.py`` holds it equal to the nested strategies on random
+concurrent scripts, and the retry, breaker and bulkhead suites run every behaviour test
+through it (``tests/forms.py``).
+
+It reads the strategies through their named interfaces only: ``Retry.resume`` and
+``Retry.listeners``, ``CircuitBreaker.controller`` (a ``BreakerController``) and
+``Bulkhead.slots`` / ``Bulkhead.limit``. Exact classes only: a subclass may override
+``call``, which this layer would bypass.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from stoic import _clock
+from stoic._bulkhead import Bulkhead
+from stoic._circuit_breaker import CircuitBreaker
+from stoic._circuit_breaker.config import CLOSED
+from stoic._circuit_breaker.controller import UNCOUNTED
+from stoic._classify import check_awaited
+from stoic._events import global_listeners, pipeline_listeners
+from stoic._retry import Retry
+
+__all__ = ["fuse"]
+
+T = TypeVar("T")
+
+# The order the layer runs them in, outermost first; each one optional, two at least.
+_ORDER = (Retry, CircuitBreaker, Bulkhead)
+
+
+def fuse(
+    strategies: Sequence[object],
+    fn: Callable[..., Awaitable[T]],
+    chain: Callable[..., Awaitable[T]],
+    inner: Callable[..., Awaitable[T]],
+) -> Callable[..., Awaitable[T]] | None:
+    """``chain`` (``strategies`` composed around ``fn``; ``inner``, all but the outermost)
+    with its common case in one coroutine, or ``None`` when they are not a fusable stack.
+
+    Fusable: two or three of ``Retry``, ``CircuitBreaker``, ``Bulkhead`` (exact classes), in
+    that order; a retry with no deadline, ``on_result`` or listeners of its own; a breaker
+    whose plain success needs only a counter reset (``BreakerController.plain``).
+    """
+    if not 2 <= len(strategies) <= 3:
+        return None
+    found: dict[type, Any] = {}
+    rest = list(_ORDER)
+    for strategy in strategies:
+        while rest and type(strategy) is not rest[0]:
+            rest.pop(0)
+        if not rest:
+            return None
+        found[rest.pop(0)] = strategy
+    retry: Retry | None = found.get(Retry)
+    breaker: CircuitBreaker | None = found.get(CircuitBreaker)
+    bulkhead: Bulkhead | None = found.get(Bulkhead)
+    if retry is not None and (
+        retry.deadline is not None or retry.on_result is not None or retry.listeners
+    ):
+        return None
+    if breaker is not None and not breaker.controller.plain:
+        return None
+    return _fused(retry, breaker, bulkhead, fn, chain, inner)
+
+
+def _fused(
+    retry: Retry | None,
+    breaker: CircuitBreaker | None,
+    bulkhead: Bulkhead | None,
+    fn: Callable[..., Awaitable[T]],
+    chain: Callable[..., Awaitable[T]],
+    inner: Callable[..., Awaitable[T]],
+) -> Callable[..., Awaitable[T]]:
+    """The fused coroutine; ``inner`` is what the retry runs each later attempt through."""
+    # A bulkhead or breaker left out is one that is always free: the fast path never asks.
+    core = breaker.controller if breaker is not None else None
+    slots = bulkhead.slots if bulkhead is not None else None
+    limit = bulkhead.limit if bulkhead is not None else None
+    listened = retry is not None
+    pipeline_get = pipeline_listeners.get
+
+    @functools.wraps(fn)
+    async def fused(*args: Any, **kwargs: Any) -> T:
+        if not _clock.asyncio_seen:
+            _clock.first_call()
+        if (
+            (listened and (global_listeners or pipeline_get()))
+            or (core is not None and core.state is not CLOSED)
+            or (slots is not None and (slots.waiters or slots.running >= limit.limit))  # type: ignore[union-attr]
+        ):
+            return await chain(*args, **kwargs)
+        # Admission, as the breaker's and the bulkhead's drivers do it, innermost last.
+        token = core.epoch if core is not None else 0
+        if slots is not None:
+            slots.running += 1
+            slots.admitted += 1
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            # Settled innermost first, as the nested chain would: the slot, the breaker's count.
+            if slots is not None:
+                if slots.waiters:
+                    slots.release()
+                else:
+                    slots.running -= 1
+            if type(exc) is TypeError:
+                try:
+                    check_awaited(fn, args, exc)  # stoic's failure to await fn counts nowhere
+                except BaseException:
+                    if core is not None:
+                        core.settle(token, UNCOUNTED, 0.0)
+                    raise
+            if core is not None:
+                core.settle_exception(token, exc, 0.0)
+            if retry is None:
+                raise
+            again = retry.resume(exc, inner, args, kwargs)
+            if again is None:
+                raise
+        else:
+            if slots is not None:
+                if slots.waiters:
+                    slots.release()
+                else:
+                    slots.running -= 1
+            if core is not None:
+                if token == core.epoch:  # a plain success in this CLOSED epoch
+                    core.successful_calls += 1
+                    core.consecutive_failures = 0
+                else:
+                    core.settle_result(token, result, 0.0)
+            return result
+        # Retried outside the ``except`` block, so later errors do not chain to this one.
+        return await again
+
+    return fused
