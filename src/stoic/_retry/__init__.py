@@ -1,14 +1,16 @@
 """Retry: run a call again when it fails, with backoff, a deadline and server hints.
 
-``policy`` holds the strategy and its three drivers (``call``, the decorator, the ``async
-for`` loop); ``plan`` the synchronous decision core they share; ``events`` what it reports;
-``hints`` ``retry_after_hint``; ``seed`` the founding document's API.
+``policy`` holds the strategy and two of its drivers (``call``, the decorator); ``attempts``
+the third, the ``async for`` loop; ``plan`` the synchronous decision core they share;
+``events`` what it reports; ``hints`` ``retry_after_hint``; ``seed`` the founding
+document's API.
 """
 
+from stoic._retry.attempts import Attempt
 from stoic._retry.events import AttemptCompleted, RetryGaveUp, RetryScheduled
 from stoic._retry.factory import retry
 from stoic._retry.hints import retry_after_hint
-from stoic._retry.policy import Attempt, Retry
+from stoic._retry.policy import Retry
 from stoic._retry.seed import async_retry, retry_with_backoff
 
 __all__ = [

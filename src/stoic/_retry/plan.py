@@ -16,7 +16,13 @@ from stoic._events import logger
 from stoic._retry.events import GiveUpReason
 from stoic._timeout import current_deadline
 
-__all__ = ["Plan"]
+__all__ = ["GAVE_UP", "NOT_RETRIED", "NO_RESULT", "Plan"]
+
+#: What a driver passes as the result of an attempt that raised.
+NO_RESULT: Any = object()
+# The opening words of stoic's notes on the caller's exception: one of each kind at most.
+GAVE_UP = "stoic: gave up"
+NOT_RETRIED = "stoic: not retried"
 
 
 class Plan:

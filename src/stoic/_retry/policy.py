@@ -33,7 +33,6 @@ from collections.abc import (
     Mapping,
 )
 from contextvars import Token
-from types import TracebackType
 from typing import Any, Literal
 
 from stoic import _clock, _validate
@@ -53,17 +52,15 @@ from stoic._events import (
     pipeline_listeners,
     validate_listeners,
 )
+from stoic._retry.attempts import Attempts
 from stoic._retry.events import RetryGaveUp, RetryScheduled, new_attempt_completed
 from stoic._retry.matching import KNOWN_MAX, matched_by_type, overlap
-from stoic._retry.plan import Plan
+from stoic._retry.plan import GAVE_UP, NO_RESULT, NOT_RETRIED, Plan
 from stoic._strategy import Frozen, P, T, set_field as _set
 from stoic.backoff import Backoff, exponential
 from stoic.exceptions import ResultRejected
 
-__all__ = ["Attempt", "Retry"]
-
-
-_NOTHING: Any = object()
+__all__ = ["Retry"]
 
 
 class Retry(Frozen):
@@ -276,7 +273,7 @@ class Retry(Frozen):
                     self._attempt_done(1, start, exc, False)
                 raise
             failure: BaseException | None = exc
-            result = _NOTHING
+            result = NO_RESULT
         else:
             if self.on_result is None or not self.on_result(result):
                 if listening:  # ``_attempt_done`` of a success, inlined: the listened happy path
@@ -314,7 +311,7 @@ class Retry(Frozen):
                         policy._attempt_done(1, start, exc, False)
                     raise
                 failure: BaseException | None = exc
-                result = _NOTHING
+                result = NO_RESULT
             else:
                 if on_result is None or not on_result(result):
                     if listening:  # as in ``call``
@@ -345,7 +342,7 @@ class Retry(Frozen):
         """
         if type(exc) not in self._known and not self._retryable(exc, fn, args):
             return None
-        return self._retry(fn, args, kwargs, 0.0, False, exc, _NOTHING)
+        return self._retry(fn, args, kwargs, 0.0, False, exc, NO_RESULT)
 
     def _retryable(self, exc: BaseException, fn: Any, args: tuple[Any, ...]) -> bool:
         """Whether ``on`` matches ``exc``; learns the types it matches whatever the instance.
@@ -429,13 +426,13 @@ class Retry(Frozen):
                         if not never_handled(error):  # cancellation passes untouched
                             note(
                                 error,
-                                _NOT_RETRIED,
-                                f"{_NOT_RETRIED}: attempt {plan.attempt} raised it",
+                                NOT_RETRIED,
+                                f"{NOT_RETRIED}: attempt {plan.attempt} raised it",
                             )
                         raise
                     if listening:
                         self._attempt_done(plan.attempt, started, error, False)
-                    exc, result = error, _NOTHING
+                    exc, result = error, NO_RESULT
                     now = _clock.now()
                     continue
                 rejected = self.on_result is not None and self.on_result(result)
@@ -494,18 +491,18 @@ class Retry(Frozen):
         )
         if exc is None:
             rejected = ResultRejected(result, plan.attempt, elapsed)
-            rejected.add_note(f"{_GAVE_UP}: {why}")
+            rejected.add_note(f"{GAVE_UP}: {why}")
             return rejected
         text = (
-            f"{_GAVE_UP} after {plan.attempt} attempt(s), {elapsed:.3f}s after the first "
+            f"{GAVE_UP} after {plan.attempt} attempt(s), {elapsed:.3f}s after the first "
             f"failure: {why}"
         )
-        note(exc, _GAVE_UP, text)
+        note(exc, GAVE_UP, text)
         return exc
 
     # -- the attempt-loop form --------------------------------------------------------------
 
-    def __aiter__(self) -> _Attempts:
+    def __aiter__(self) -> Attempts:
         """``async for attempt in policy: with attempt: ...`` retries the block.
 
         A block has no result to test: a policy with ``on_result`` raises ``TypeError``.
@@ -515,11 +512,11 @@ class Retry(Frozen):
                 "async for attempt in policy: a block has no result for on_result to test; "
                 "use policy.call(fn) or the decorator, or a policy without on_result"
             )
-        return _Attempts(self)
+        return Attempts(self)
 
 
 def _result(result: Any) -> Any:
-    return None if result is _NOTHING else result
+    return None if result is NO_RESULT else result
 
 
 # Who listens beyond the policy: read per call, so bound once (a truthy tuple or list).
@@ -527,124 +524,3 @@ _pipeline_listeners = pipeline_listeners.get
 _DEFAULT_RANDOM = random.random  # the parameter shadows the module in ``__init__``
 # Backoffs are immutable: every policy without one of its own shares this one.
 _DEFAULT_BACKOFF = exponential()
-# The opening words of stoic's notes on the caller's exception: one of each kind at most.
-_GAVE_UP = "stoic: gave up"
-_NOT_RETRIED = "stoic: not retried"
-
-
-class Attempt:
-    """One attempt of an ``async for`` retry loop; use it as ``with attempt:``.
-
-    ``number`` counts from 1; inside the block, ``stoic.call_context().attempt`` is it too.
-    An exception leaving the block is retried (suppressed) when the policy allows another
-    attempt, else it propagates with a note.
-    """
-
-    __slots__ = ("_loop", "_token", "number")
-
-    def __init__(self, loop: _Attempts, number: int) -> None:
-        self._loop = loop
-        self.number = number
-        self._token: Token[int] | None = None
-
-    def __repr__(self) -> str:
-        return f"<Attempt {self.number}>"
-
-    def __enter__(self) -> Attempt:
-        # Set for the block only: however the loop is left (``break``, a timeout, a
-        # cancellation during the wait), nothing outlives the block.
-        self._token = attempt_var.set(self.number)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        if self._token is not None:
-            attempt_var.reset(self._token)
-            self._token = None
-        return self._loop._finished(exc)
-
-
-class _Attempts:
-    """The per-loop state of ``async for attempt in policy``: the third driver of ``Plan``.
-
-    The plan is made at the first failure, as in ``call``: a loop whose first block
-    succeeds pays for no backoff sequence and no deadline lookup.
-    """
-
-    __slots__ = (
-        "_delay",
-        "_done",
-        "_listening",
-        "_number",
-        "_plan",
-        "_policy",
-        "_start",
-        "_started",
-    )
-
-    def __init__(self, policy: Retry) -> None:
-        self._policy = policy
-        self._plan: Plan | None = None
-        self._delay: float | None = None
-        self._done = False
-        self._number = 0
-        self._start = self._started = 0.0
-        self._listening: object = False
-
-    def __aiter__(self) -> _Attempts:
-        return self
-
-    async def __anext__(self) -> Attempt:
-        if not _clock.asyncio_seen:
-            _clock.first_call()
-        if self._done:
-            raise StopAsyncIteration
-        if not self._number:
-            policy = self._policy
-            self._start = self._started = _clock.now()
-            self._listening = policy._listeners or global_listeners or _pipeline_listeners()
-        elif self._delay is None:
-            # The previous block ended without an exception: the work is done.
-            self._done = True
-            raise StopAsyncIteration
-        else:
-            delay, self._delay = self._delay, None
-            await _clock.sleep(delay)
-            # Asked again for each attempt, as ``call`` does.
-            policy = self._policy
-            self._listening = policy._listeners or global_listeners or _pipeline_listeners()
-            self._started = _clock.now()
-        self._number += 1
-        return Attempt(self, self._number)
-
-    def _finished(self, exc: BaseException | None) -> bool:
-        policy, listening = self._policy, self._listening
-        if listening:
-            policy._attempt_done(self._number, self._started, exc, False)
-        if exc is None or (type(exc) not in policy._known and not policy._matches(exc)):
-            self._done = True
-            if exc is not None and self._number > 1 and not never_handled(exc):
-                note(exc, _NOT_RETRIED, f"{_NOT_RETRIED}: attempt {self._number} raised it")
-            return False
-        plan = self._plan
-        if plan is None:
-            plan = self._plan = policy._new_plan(self._start)
-            plan.since = _clock.now()
-        plan.attempt = self._number
-        now = _clock.now()
-        self._delay = plan.next_delay(exc, _NOTHING, now)
-        if self._delay is None:
-            self._done = True
-            # Adds the note; ``exc`` propagates as is.
-            policy._give_up(plan, now, exc, _NOTHING, listening)
-            return False
-        if listening:
-            emit(
-                policy._listeners,
-                RetryScheduled(policy.name, plan.attempt, self._delay, now - plan.since, exc, None),
-            )
-        return True
