@@ -30,7 +30,6 @@ class TestUnderTrio:
         "strategy",
         [
             "stoic.Retry()",
-            "stoic.CircuitBreaker()",
             "stoic.Bulkhead(2)",
             "stoic.RateLimiter(10)",
             "stoic.timeout(5)",
@@ -79,6 +78,44 @@ class TestUnderTrio:
             """
         )
         assert done.stdout.startswith(f"refused: {ASYNCIO_ONLY}"), done.stdout + done.stderr
+
+    def test_a_circuit_breaker_needs_no_asyncio_and_runs(self) -> None:
+        # It never waits: under trio it trips, rejects and probes as under asyncio.
+        done = fresh(
+            """
+            import trio, stoic
+
+            async def ok():
+                return 1
+
+            async def fail():
+                raise ConnectionError
+
+            async def main():
+                breaker = stoic.CircuitBreaker(
+                    failure_threshold=2, break_duration=1.0, success_threshold=1
+                )
+                assert await breaker.call(ok) == 1
+                assert await breaker(ok)() == 1
+                async with breaker:
+                    pass
+                for _ in range(2):
+                    try:
+                        await breaker.call(fail)
+                    except ConnectionError:
+                        pass
+                try:
+                    await breaker.call(ok)
+                except stoic.CircuitBreakerOpen:
+                    print("open")
+                await trio.sleep(1.01)
+                assert await breaker.call(ok) == 1
+                print(breaker.state.value)
+
+            trio.run(main)
+            """
+        )
+        assert done.stdout.split() == ["open", "closed"], done.stdout + done.stderr
 
     def test_a_decorated_function_is_refused_too(self) -> None:
         done = fresh(

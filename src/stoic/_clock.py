@@ -116,9 +116,11 @@ asyncio_seen = False
 def first_call() -> None:
     """The first call through a strategy: fail now, clearly, unless asyncio runs it.
 
-    Strategies test ``asyncio_seen`` on every call (one global read) and call this while it
-    is false, so code under trio fails on its first call, not at the first wait of an outage.
-    Later, each place that needs the loop (a wait, a queue) checks again.
+    Strategies that may wait (retry, bulkhead, rate limiter, timeout, fallback) test
+    ``asyncio_seen`` on every call (one global read) and call this while it is false, so code
+    under trio fails on its first call, not at the first wait of an outage. Later, each place
+    that needs the loop (a wait, a queue) checks again. The circuit breaker never waits, and
+    runs under any loop.
     """
     global asyncio_seen
     running_loop()

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 from stoic import _clock, _validate
 from stoic._circuit_breaker.config import (
-    CLOSED,
     CONFIG_KEYS,
     DEFAULT_CONFIG,
     CircuitBreakerConfig,
@@ -55,9 +54,10 @@ if TYPE_CHECKING:
 
 __all__ = ["CircuitBreaker"]
 
-# Per task: the open ``async with breaker:`` blocks, innermost last, as [breaker, token,
-# start, the variable's reset token].
-_entries: ContextVar[tuple[list[Any], ...]] = ContextVar("stoic_breaker_entries", default=())
+# Per task: the innermost open ``async with breaker:`` block, as [breaker, token, start, the
+# variable's reset token]. Resetting the variable with that token brings back the block
+# around it, so nested blocks need no stack of their own.
+_entry: ContextVar[list[Any] | None] = ContextVar("stoic_breaker_entry", default=None)
 
 
 class CircuitBreaker(Frozen):
@@ -76,11 +76,10 @@ class CircuitBreaker(Frozen):
     listeners after the state has changed, never while a change is half done.
     """
 
-    __slots__ = ("_config", "_core", "_plain", "_slow_call_duration", "_store")
+    __slots__ = ("_config", "_core", "_slow_call_duration", "_store")
     _config: CircuitBreakerConfig
     _store: BreakerStore | None
     _core: BreakerController
-    _plain: bool
     _slow_call_duration: float | None
 
     def __init__(
@@ -114,7 +113,6 @@ class CircuitBreaker(Frozen):
         core = BreakerController(config, _clock) if store is None else store.breaker(config)
         _set(self, "_core", core)
         # Fixed by the config, so read once here rather than on every call.
-        _set(self, "_plain", core.plain)
         _set(self, "_slow_call_duration", config.slow_call_duration)
 
     def options(self) -> dict[str, Any]:
@@ -227,18 +225,23 @@ class CircuitBreaker(Frozen):
         Returns what ``fn`` returns and raises what it raises; raises ``CircuitBreakerOpen``
         without calling ``fn`` when OPEN, isolated, or HALF_OPEN with every probe permit taken.
         """
-        if not _clock.asyncio_seen:
-            _clock.first_call()
+        # No ``_clock.first_call()``: nothing here needs asyncio (the breaker runs under any
+        # event loop that keeps monotonic time).
         core = self._core
-        token = core.epoch if core.state is CLOSED else core.admit()
-        started = core.clock.now() if self._slow_call_duration is not None else 0.0
+        token, started = core.plain_epoch, 0.0
+        if token < 0:  # not CLOSED, or a breaker whose calls need more than a counter reset
+            token = core.closed_epoch
+            if token < 0:
+                token = core.admit()
+            if self._slow_call_duration is not None:
+                started = core.clock.now()
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
             _settle_exception(core, token, exc, started, fn, args)
             raise
-        # ``core.settle`` of a plain success in this CLOSED epoch, inlined.
-        if self._plain and token == core.epoch:
+        # ``core.settle_result`` of a plain success in this CLOSED epoch, inlined.
+        if token == core.plain_epoch:
             core.successful_calls += 1
             core.consecutive_failures = 0
         else:
@@ -249,21 +252,24 @@ class CircuitBreaker(Frozen):
         """The decorator form: every call goes through the breaker (as ``call``)."""
         core = self._core
         settle_result = core.settle_result
-        timed, plain = self._slow_call_duration is not None, self._plain
+        timed = self._slow_call_duration is not None
 
         # The body of ``call``, inlined: one coroutine per call instead of two.
         @functools.wraps(fn)
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-            if not _clock.asyncio_seen:
-                _clock.first_call()
-            token = core.epoch if core.state is CLOSED else core.admit()
-            started = core.clock.now() if timed else 0.0
+            token, started = core.plain_epoch, 0.0
+            if token < 0:
+                token = core.closed_epoch
+                if token < 0:
+                    token = core.admit()
+                if timed:
+                    started = core.clock.now()
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
                 _settle_exception(core, token, exc, started, fn, args)
                 raise
-            if plain and token == core.epoch:
+            if token == core.plain_epoch:
                 core.successful_calls += 1
                 core.consecutive_failures = 0
             else:
@@ -273,25 +279,27 @@ class CircuitBreaker(Frozen):
         return guarded
 
     async def __aenter__(self) -> None:
-        if not _clock.asyncio_seen:
-            _clock.first_call()
         core = self._core
-        token = core.epoch if core.state is CLOSED else core.admit()
-        started = core.clock.now() if self._slow_call_duration is not None else 0.0
+        token, started = core.plain_epoch, 0.0
+        if token < 0:  # as in ``call``
+            token = core.closed_epoch
+            if token < 0:
+                token = core.admit()
+            if self._slow_call_duration is not None:
+                started = core.clock.now()
         # In a context variable, so each task (and each nested block) keeps its own entry; the
         # variable's reset token, kept in the entry, refuses (ValueError) to be used in another
         # task's context: how an exit from the wrong task is caught, without asking asyncio
         # which task runs.
         entry: list[Any] = [self, token, started, None]
-        entry[3] = _entries.set((*_entries.get(), entry))
+        entry[3] = _entry.set(entry)
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        stack = _entries.get()
-        entry = stack[-1] if stack else None
+        entry = _entry.get()
         try:
             if entry is None or entry[0] is not self:
                 raise ValueError
-            _entries.reset(entry[3])
+            _entry.reset(entry[3])
         except ValueError:
             raise RuntimeError(
                 "async with breaker: exit it in the task that entered it, innermost block first "
@@ -302,7 +310,7 @@ class CircuitBreaker(Frozen):
         core = self._core
         if exc is not None:
             core.settle_exception(token, exc, started)
-        elif self._plain and token == core.epoch:  # ``core.settle`` of it, inlined as in call
+        elif token == core.plain_epoch:  # ``core.settle`` of it, inlined as in call
             core.successful_calls += 1
             core.consecutive_failures = 0
         else:

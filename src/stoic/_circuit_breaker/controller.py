@@ -47,14 +47,15 @@ _NO_LEASES: dict[int, float] = {}
 class BreakerController:
     """One breaker's state machine. Not thread-safe: run it on one event loop at a time.
 
-    The driver reads ``state`` and ``epoch`` and bumps ``successful_calls`` /
-    ``consecutive_failures`` directly on its fast path (a success admitted in CLOSED, with
-    no window, slow-call rule or result predicate): ``settle`` does exactly that for it.
+    The drivers read ``closed_epoch`` to admit (``admit()`` when it is -1) and, when a call
+    succeeds with its token equal to ``plain_epoch``, bump ``successful_calls`` and reset
+    ``consecutive_failures`` themselves: what ``settle_result`` does for it.
     """
 
     __slots__ = (
         "break_duration",
         "clock",
+        "closed_epoch",
         "config",
         "consecutive_failures",
         "epoch",
@@ -65,6 +66,7 @@ class BreakerController:
         "isolated",
         "leases",
         "open_until",
+        "plain_epoch",
         "record",
         "rejected_calls",
         "seq",
@@ -93,6 +95,12 @@ class BreakerController:
         # a call admitted in CLOSED holds that state's epoch, a probe holds its ticket.
         self.seq = 0
         self.epoch = 0
+        # What the drivers read first, each one field for speed: ``closed_epoch`` is the epoch
+        # while CLOSED (a call admitted now holds it as its token) and -1 otherwise;
+        # ``plain_epoch`` is the same for a ``plain`` breaker (whose success in it needs only
+        # the counter reset) and -1 otherwise. No token is ever -1.
+        self.closed_epoch = 0
+        self.plain_epoch = 0 if self.plain else -1
         # Probe ticket -> lease deadline. Only HALF_OPEN needs it: until then every breaker
         # shares one empty dict, which nothing but ``admit`` ever adds to.
         self.leases: dict[int, float] = _NO_LEASES
@@ -187,6 +195,8 @@ class BreakerController:
         self.state = state
         self.seq += 1
         self.epoch = self.seq
+        self.closed_epoch = self.seq if state is CLOSED else -1
+        self.plain_epoch = self.closed_epoch if self.plain else -1
         self.leases = _NO_LEASES
         self.half_open_successes = 0
         self.consecutive_failures = 0

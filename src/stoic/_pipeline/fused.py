@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 from stoic import _clock
 from stoic._bulkhead import Bulkhead
 from stoic._circuit_breaker import CircuitBreaker
-from stoic._circuit_breaker.config import CLOSED
 from stoic._circuit_breaker.controller import UNCOUNTED
 from stoic._classify import check_awaited
 from stoic._events import global_listeners, pipeline_listeners
@@ -99,12 +98,12 @@ def _fused(
             _clock.first_call()
         if (
             (listened and (global_listeners or pipeline_get()))
-            or (core is not None and core.state is not CLOSED)
+            or (core is not None and core.closed_epoch < 0)
             or (slots is not None and (slots.waiters or slots.running >= limit.limit))  # type: ignore[union-attr]
         ):
             return await chain(*args, **kwargs)
         # Admission, as the breaker's and the bulkhead's drivers do it, innermost last.
-        token = core.epoch if core is not None else 0
+        token = core.closed_epoch if core is not None else 0
         if slots is not None:
             slots.running += 1
             slots.admitted += 1
@@ -138,7 +137,7 @@ def _fused(
                 else:
                     slots.running -= 1
             if core is not None:
-                if token == core.epoch:  # a plain success in this CLOSED epoch
+                if token == core.plain_epoch:  # a plain success in this CLOSED epoch
                     core.successful_calls += 1
                     core.consecutive_failures = 0
                 else:
