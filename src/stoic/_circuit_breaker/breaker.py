@@ -76,11 +76,10 @@ class CircuitBreaker(Frozen):
     listeners after the state has changed, never while a change is half done.
     """
 
-    __slots__ = ("_config", "_core", "_slow_call_duration", "_store")
+    __slots__ = ("_config", "_core", "_store")
     _config: CircuitBreakerConfig
     _store: BreakerStore | None
     _core: BreakerController
-    _slow_call_duration: float | None
 
     def __init__(
         self,
@@ -89,14 +88,7 @@ class CircuitBreaker(Frozen):
         store: BreakerStore | None = None,
         **options: Unpack[Options],
     ) -> None:
-        fields: dict[str, Any] = dict(options)
-        if "break_duration" in fields:
-            # stoic's name for the founding document's ``timeout``.
-            if "timeout" in fields:
-                raise TypeError(
-                    "give break_duration or timeout (its founding document name), not both"
-                )
-            fields["timeout"] = fields.pop("break_duration")
+        fields: dict[str, Any] = options  # type: ignore[assignment]  # a fresh dict already
         if config is None:
             # The default config is shared: a breaker with no options costs no config object,
             # and breakers built with the same options (one per host, say) share theirs.
@@ -104,7 +96,7 @@ class CircuitBreaker(Frozen):
         elif not isinstance(config, CircuitBreakerConfig):
             raise TypeError(f"config must be a CircuitBreakerConfig or None, got {config!r}")
         elif fields:
-            config = dataclasses.replace(config, **fields)
+            config = dataclasses.replace(config, **_renamed(fields))
         if store is not None:
             _validate.instance(store, "store", BreakerStore, "a stoic.stores.BreakerStore")
         _set(self, "_config", config)
@@ -112,8 +104,6 @@ class CircuitBreaker(Frozen):
         # The decision core: the store's (shared by name), or one of its own on stoic's clock.
         core = BreakerController(config, _clock) if store is None else store.breaker(config)
         _set(self, "_core", core)
-        # Fixed by the config, so read once here rather than on every call.
-        _set(self, "_slow_call_duration", config.slow_call_duration)
 
     def options(self) -> dict[str, Any]:
         return {"config": self._config, "store": self._store}
@@ -233,7 +223,7 @@ class CircuitBreaker(Frozen):
             token = core.closed_epoch
             if token < 0:
                 token = core.admit()
-            if self._slow_call_duration is not None:
+            if core.timed:
                 started = core.clock.now()
         try:
             result = await fn(*args, **kwargs)
@@ -252,7 +242,6 @@ class CircuitBreaker(Frozen):
         """The decorator form: every call goes through the breaker (as ``call``)."""
         core = self._core
         settle_result = core.settle_result
-        timed = self._slow_call_duration is not None
 
         # The body of ``call``, inlined: one coroutine per call instead of two.
         @functools.wraps(fn)
@@ -262,7 +251,7 @@ class CircuitBreaker(Frozen):
                 token = core.closed_epoch
                 if token < 0:
                     token = core.admit()
-                if timed:
+                if core.timed:
                     started = core.clock.now()
             try:
                 result = await fn(*args, **kwargs)
@@ -285,7 +274,7 @@ class CircuitBreaker(Frozen):
             token = core.closed_epoch
             if token < 0:
                 token = core.admit()
-            if self._slow_call_duration is not None:
+            if core.timed:
                 started = core.clock.now()
         # In a context variable, so each task (and each nested block) keeps its own entry; the
         # variable's reset token, kept in the entry, refuses (ValueError) to be used in another
@@ -338,13 +327,24 @@ def _settle_exception(
 def _config_for(fields: dict[str, Any]) -> CircuitBreakerConfig:
     """The config of these options; equal options give the one (immutable) config."""
     # Types in the key: ``True``, ``1`` and ``1.0`` are equal, and only the first is invalid.
-    key = tuple((name, type(value), value) for name, value in sorted(fields.items()))
+    # In the order given, unsorted: a call site gives its options in one order.
+    key = (*fields.items(), *map(type, fields.values()))
     try:
         return _shared_config(key)
     except TypeError:  # an unhashable option (a list of listeners, say): a config of its own
-        return CircuitBreakerConfig(**fields)
+        return CircuitBreakerConfig(**_renamed(fields))
 
 
 @functools.lru_cache(maxsize=256)  # bounded: at most 256 option sets kept alive
-def _shared_config(key: tuple[tuple[str, type, Any], ...]) -> CircuitBreakerConfig:
-    return CircuitBreakerConfig(**{name: value for name, _, value in key})
+def _shared_config(key: tuple[Any, ...]) -> CircuitBreakerConfig:
+    return CircuitBreakerConfig(**_renamed(dict(key[: len(key) // 2])))
+
+
+def _renamed(fields: dict[str, Any]) -> dict[str, Any]:
+    """``break_duration``, stoic's name for the founding document's ``timeout``, as ``timeout``."""
+    if "break_duration" in fields:
+        if "timeout" in fields:
+            raise TypeError("give break_duration or timeout (its founding document name), not both")
+        fields = dict(fields)
+        fields["timeout"] = fields.pop("break_duration")
+    return fields

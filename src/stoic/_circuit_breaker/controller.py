@@ -73,6 +73,7 @@ class BreakerController:
         "slow_calls",
         "state",
         "successful_calls",
+        "timed",
         "times_opened",
         "window",
     )
@@ -101,6 +102,8 @@ class BreakerController:
         # the counter reset) and -1 otherwise. No token is ever -1.
         self.closed_epoch = 0
         self.plain_epoch = 0 if self.plain else -1
+        # Whether a call's duration counts (a slow-call rule): then the driver reads the clock.
+        self.timed = config.slow_call_duration is not None
         # Probe ticket -> lease deadline. Only HALF_OPEN needs it: until then every breaker
         # shares one empty dict, which nothing but ``admit`` ever adds to.
         self.leases: dict[int, float] = _NO_LEASES
