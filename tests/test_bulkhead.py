@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from stoic import _clock
-from stoic._bulkhead import Bulkhead, BulkheadStatistics, CallRejectedByBulkhead
+from stoic._bulkhead import Bulkhead, BulkheadStatistics, CallRejectedByBulkhead, FixedLimit
 from stoic._events import Event
 from stoic.exceptions import BulkheadFull, RejectedCall
 from tests.forms import around_bulkhead, forms_of
@@ -224,6 +224,26 @@ class TestWaitTimeout:
         assert stats(bulkhead) == (1, 1)
         gate.open()
         assert list(await asyncio.gather(holder, second)) == [0, 2]
+
+    async def test_a_wait_cancelled_at_the_instant_it_runs_out_ends_cancelled_and_quietly(
+        self,
+    ) -> None:
+        bulkhead = Bulkhead(max_concurrent=1, max_waiting=1, max_wait=2.0)
+        loop = asyncio.get_running_loop()
+        errors: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _, context: errors.append(context))
+        try:
+            async with bulkhead:
+                waiter = asyncio.create_task(bulkhead.call(ok))
+                # Due when the wait runs out and scheduled before its timer: the waiter is
+                # cancelled in the loop pass whose next callback expires its wait.
+                loop.call_later(2.0, waiter.cancel)
+                with pytest.raises(asyncio.CancelledError):
+                    await waiter
+        finally:
+            loop.set_exception_handler(None)
+        assert errors == []  # the expiry left the cancelled wait alone
+        assert bulkhead.statistics().rejected == 0
 
 
 class TestCancellation:
@@ -478,6 +498,13 @@ class TestForms:
                     pytest.fail("must not enter")  # pragma: no cover
         assert stats(bulkhead) == (0, 0)
 
+    async def test_the_first_call_in_a_process_finds_asyncio_running(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(_clock, "asyncio_seen", False)  # as in a fresh process
+        assert await Bulkhead(max_concurrent=1).call(ok) == "ok"
+        assert _clock.asyncio_seen
+
 
 class TestStatistics:
     """``statistics()`` is a frozen snapshot of counts."""
@@ -703,6 +730,44 @@ class TestSharedByTwoEventLoops:
         assert bulkhead.statistics() == BulkheadStatistics(
             max_concurrent=1, max_waiting=2, running=0, waiting=0, admitted=2, rejected=0
         )
+
+    def test_a_slot_released_outside_any_event_loop_reaches_the_waiter(self) -> None:
+        # What the garbage collector does to a call abandoned while it held a slot: it closes
+        # the coroutine, whose ``finally`` then releases the slot with no event loop running.
+        bulkhead = Bulkhead(1, max_waiting=1)
+        abandoned = bulkhead.call(asyncio.Event().wait)
+
+        async def queue_behind_it() -> asyncio.Task[str]:
+            abandoned.send(None)  # runs until it waits, holding the slot
+            waiter = asyncio.create_task(bulkhead.call(ok))
+            await settle()
+            return waiter
+
+        loop = asyncio.new_event_loop()
+        try:
+            waiter = loop.run_until_complete(queue_behind_it())
+            assert stats(bulkhead) == (1, 1)
+            abandoned.close()  # no loop runs here
+            assert loop.run_until_complete(waiter) == "ok"
+        finally:
+            loop.close()
+        assert stats(bulkhead) == (0, 0)
+
+
+class TestFixedLimit:
+    """An int ``max_concurrent`` becomes a ``FixedLimit``: a value, compared by its limit."""
+
+    def test_a_bulkheads_fixed_limit_equals_one_of_the_same_limit_only(self) -> None:
+        limit = Bulkhead(3).limit
+        assert limit == FixedLimit(3)
+        assert limit != FixedLimit(4)
+        assert limit != _MovableLimit(3)  # the same value, but a limit that may move
+
+    def test_equal_fixed_limits_are_one_set_member(self) -> None:
+        assert {FixedLimit(3), FixedLimit(3), FixedLimit(4)} == {FixedLimit(3), FixedLimit(4)}
+
+    def test_a_fixed_limits_repr_shows_its_limit(self) -> None:
+        assert repr(Bulkhead(3).limit) == "FixedLimit(3)"
 
 
 class _MovableLimit:

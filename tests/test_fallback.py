@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from stoic import _clock
+from stoic import Pipeline, _clock, pipeline_from_config, pipeline_to_config
 from stoic._events import Event
 from stoic._fallback import (
     Fallback,
@@ -192,6 +192,13 @@ class TestFallbackValue:
 
     async def test_success_returns_the_calls_result(self) -> None:
         assert await Fallback("fallback").call(returning("real")) == "real"
+
+    async def test_the_first_call_in_a_process_finds_asyncio_running(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(_clock, "asyncio_seen", False)  # as in a fresh process
+        assert await Fallback("fallback").call(returning("real")) == "real"
+        assert _clock.asyncio_seen
 
     async def test_matching_exception_returns_the_value(self) -> None:
         assert await Fallback("fallback").call(raising(ConnectionError())) == "fallback"
@@ -435,6 +442,45 @@ class TestFallbackValidation:
         assert repr(Fallback([], name="recs")) == "Fallback([], name='recs')"
         assert Fallback(0, name="recs").name == "recs"
         assert "value: 'Any' = <missing>" in str(inspect.signature(Fallback))
+
+    def test_properties_give_back_the_options_as_built(self) -> None:
+        def handler(context: FallbackContext) -> int:
+            return 0
+
+        def rejected(result: Any) -> bool:
+            return result is None
+
+        fallback = Fallback(handler=handler, on=KeyError, on_result=rejected)
+        assert (fallback.on, fallback.on_result, fallback.handler, fallback.value) == (
+            KeyError,
+            rejected,
+            handler,
+            None,
+        )
+
+
+class TestFallbackOptionsAndConfig:
+    """Options and config hold what was given: a value or a handler, never a function in config."""
+
+    def test_a_handler_fallbacks_options_hold_no_value(self) -> None:
+        def handler(context: FallbackContext) -> int:
+            return 0
+
+        assert Fallback(handler=handler).options() == {
+            "handler": handler,
+            "on": Exception,
+            "on_result": None,
+            "name": None,
+            "listeners": (),
+        }
+
+    def test_a_handler_cannot_be_written_to_config(self) -> None:
+        with pytest.raises(ValueError, match="fallback handler is a function"):
+            pipeline_to_config(Pipeline(Fallback(handler=lambda context: 0)))
+
+    async def test_a_fallback_from_config_without_on_answers_any_exception(self) -> None:
+        pipeline = pipeline_from_config({"strategies": [{"type": "fallback", "value": "queued"}]})
+        assert await pipeline.call(raising(KeyError("k"))) == "queued"
 
 
 class TestNotesOnASharedFallbackError:

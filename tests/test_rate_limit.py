@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import itertools
 import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from stoic import _clock
+from stoic._classify import NotAwaitable
 from stoic._events import Event
 from stoic._rate_limit import CallRejectedByRateLimiter, RateLimiter, RateLimiterStatistics
 from stoic._retry import Retry, retry_after_hint
@@ -296,6 +299,30 @@ class TestCancellation:
         assert events == []
         assert limiter.statistics().rejected == 0
 
+    async def test_a_waiter_cancelled_as_its_turn_comes_gives_the_turn_back_quietly(
+        self,
+    ) -> None:
+        limiter = RateLimiter(1, burst=1, max_wait=None)
+        loop = asyncio.get_running_loop()
+        errors: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _, context: errors.append(context))
+        await limiter.call(ok)
+        turn = (_clock.now_ns() + _clock.NS) / _clock.NS  # on the limiter's own clock
+        waiter = asyncio.create_task(limiter.call(ok))
+        # Due with the limiter's wake-up and scheduled before it: the waiter is cancelled in
+        # the loop pass whose next callback would hand it its turn.
+        loop.call_at(turn, waiter.cancel)
+        try:
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+        finally:
+            loop.set_exception_handler(None)
+        assert errors == []  # the wake-up passed the cancelled waiter over
+        begin = _clock.now()
+        await limiter.call(ok)
+        assert _clock.now() == begin
+        assert limiter.statistics().delayed == 0
+
     async def test_a_timeout_around_a_wait_frees_the_waiting_count(self) -> None:
         limiter = RateLimiter(1, burst=1, max_wait=None)
         await limiter.call(ok)
@@ -351,6 +378,21 @@ class TestForms:
         with pytest.raises(RateLimited):
             async with limiter:
                 pass  # pragma: no cover
+
+    async def test_the_first_call_in_a_process_finds_asyncio_running(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(_clock, "asyncio_seen", False)  # as in a fresh process
+        assert await RateLimiter(10).call(ok) == 1
+        assert _clock.asyncio_seen
+
+    async def test_the_functions_own_type_error_passes_through(self) -> None:
+        async def wrong() -> int:
+            raise TypeError("bad argument")
+
+        with pytest.raises(TypeError, match="bad argument") as info:
+            await RateLimiter(10).call(wrong)
+        assert not isinstance(info.value, NotAwaitable)
 
 
 class TestEventsAndStatistics:
@@ -591,8 +633,33 @@ def run_while_another_loop_waits(limiter: RateLimiter, second: Any) -> None:
         thread.join(5)
 
 
+class _EarlyTimersLoop(asyncio.SelectorEventLoop):
+    """Runs every timer 50 ms early, as a loop whose clock ticks coarsely may."""
+
+    def call_at(  # type: ignore[override]
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        return super().call_at(when - 0.05, callback, *args, context=context)
+
+
 class TestEventLoops:
     """A limiter serves one event loop at a time when calls wait; never a silent stall."""
+
+    def test_a_loop_running_timers_early_still_starts_a_waiter_at_its_turn(self) -> None:
+        limiter = RateLimiter(10, burst=1, max_wait=None)  # a turn every 0.1 s
+
+        async def second_start() -> float:
+            begin = _clock.now()
+            await limiter.call(ok)
+            await limiter.call(ok)  # its wake-up comes 50 ms early
+            return _clock.now() - begin
+
+        with asyncio.Runner(loop_factory=_EarlyTimersLoop) as runner:
+            assert runner.run(second_start()) >= 0.1 - 1e-6
 
     def test_waiting_from_a_second_loop_while_calls_wait_raises(self) -> None:
         limiter = RateLimiter(1, burst=1, max_wait=None)

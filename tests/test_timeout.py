@@ -8,6 +8,8 @@ import math
 
 import pytest
 
+from stoic import _clock
+from stoic._classify import NotAwaitable
 from stoic._events import Event
 from stoic._timeout import TimeoutExpired, current_deadline, remaining, timeout
 from stoic.exceptions import TimeoutExceeded
@@ -57,6 +59,26 @@ class TestForms:
     async def test_infinite_timeout_never_fires(self) -> None:
         assert await timeout(math.inf).call(sleep_then, 1e6) == "done"
 
+    @pytest.mark.parametrize("form", ["call", "async with"])
+    async def test_the_first_call_in_a_process_finds_asyncio_running(
+        self, form: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(_clock, "asyncio_seen", False)  # as in a fresh process
+        if form == "call":
+            assert await timeout(5).call(sleep_then, 1.0) == "done"
+        else:
+            async with timeout(5):
+                await sleep_then(1.0)
+        assert _clock.asyncio_seen
+
+    async def test_the_functions_own_type_error_passes_through(self) -> None:
+        async def wrong() -> str:
+            raise TypeError("bad argument")
+
+        with pytest.raises(TypeError, match="bad argument") as info:
+            await timeout(5).call(wrong)
+        assert not isinstance(info.value, NotAwaitable)
+
     async def test_one_object_entered_by_many_tasks(self) -> None:
         shared = timeout(10)
 
@@ -102,6 +124,34 @@ class TestCancellation:
             async with timeout(10):
                 await timeout(1).call(sleep_then, 100.0)
         assert info.value.timeout == 1.0
+
+
+class TestMisuse:
+    """``async with`` scopes leave in the task that entered them, innermost first."""
+
+    async def test_leaving_in_a_task_that_did_not_enter_raises(self) -> None:
+        shared = timeout(5)
+        entered = asyncio.Event()
+
+        async def leave() -> None:
+            await entered.wait()
+            await shared.__aexit__(None, None, None)
+
+        other = asyncio.create_task(leave())  # its context is copied before the entry
+        await shared.__aenter__()
+        entered.set()
+        with pytest.raises(RuntimeError, match="exited in the task that entered them"):
+            await other
+        await shared.__aexit__(None, None, None)
+
+    async def test_leaving_the_outer_scope_first_raises(self) -> None:
+        outer, inner = timeout(5), timeout(3)
+        await outer.__aenter__()
+        await inner.__aenter__()
+        with pytest.raises(RuntimeError, match="in the reverse order of entry"):
+            await outer.__aexit__(None, None, None)
+        await inner.__aexit__(None, None, None)
+        await outer.__aexit__(None, None, None)
 
 
 class TestDeadlineContext:

@@ -137,14 +137,22 @@ def emit(listeners: Iterable[Listener], event: Event) -> None:
     never sees it. ``BaseException`` (cancellation, interrupts) is not caught.
     """
     outer = pipeline_listeners.get()
-    # The common case is the strategy's own listeners only. The global list is copied: a
-    # listener may remove itself while it runs.
-    groups = (
-        (listeners, outer, tuple(global_listeners)) if outer or global_listeners else (listeners,)
-    )
-    for group in groups:
+    if not outer and not global_listeners:
+        # The common case, the strategy's own listeners only, without the group loop.
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                _failed(listener, event)
+        return
+    # The global list is copied: a listener may remove itself while it runs.
+    for group in (listeners, outer, tuple(global_listeners)):
         for listener in group:
             try:
                 listener(event)
             except Exception:
-                logger.exception("stoic listener %r failed on %s", listener, type(event).__name__)
+                _failed(listener, event)
+
+
+def _failed(listener: Listener, event: Event) -> None:
+    logger.exception("stoic listener %r failed on %s", listener, type(event).__name__)

@@ -19,6 +19,7 @@ from stoic._rate_limit import RateLimiter
 from stoic._retry import Retry, RetryScheduled, retry_after_hint
 from stoic._timeout import TimeoutExpired, remaining, timeout
 from stoic.backoff import constant
+from stoic.config import pipeline_from_config
 from stoic.exceptions import CircuitBreakerOpen, RateLimited, TimeoutExceeded
 from tests.timeline import clock_origin, elapsed  # noqa: F401  (autouse fixture)
 
@@ -290,6 +291,20 @@ class TestValidation:
         with pytest.raises(TypeError, match="strategy 2 must have an async call"):
             Pipeline(Retry(), "retry")  # type: ignore[arg-type]
 
+    async def test_a_strategy_without_order_checks_may_be_the_outer_one(self) -> None:
+        class OnlyCall:
+            """A strategy of someone else's: ``call`` and nothing more."""
+
+            async def call(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+                return await fn(*args, **kwargs)
+
+        pipeline = Pipeline(OnlyCall(), timeout(5))  # type: ignore[arg-type]
+        assert await pipeline.call(asyncio.sleep, 0, "ran") == "ran"
+
+    def test_config_strategies_must_be_a_list(self) -> None:
+        with pytest.raises(ValueError, match="'strategies' must be a list of tables, got"):
+            pipeline_from_config({"strategies": {"type": "retry"}})
+
     def test_sensible_order_passes(self) -> None:
         Pipeline(
             Fallback(None),
@@ -333,6 +348,11 @@ class TestDescribe:
 
     def test_describe_empty(self) -> None:
         assert Pipeline().describe() == "Pipeline: empty (calls run as they are)"
+
+    def test_repr_lists_the_strategies_and_the_name(self) -> None:
+        limit, retry = timeout(2.5), Retry(attempts=2)
+        assert repr(Pipeline(limit, retry)) == f"Pipeline({limit!r}, {retry!r})"
+        assert repr(Pipeline(limit, name="api")) == f"Pipeline({limit!r}, name='api')"
 
     def test_remaining_is_seen_inside(self) -> None:
         async def main() -> float | None:

@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from stoic import _clock
 from stoic._events import Event
+from stoic._fallback import Fallback
+from stoic._pipeline import Pipeline
 from stoic._retry import (
     AttemptCompleted,
     Retry,
@@ -74,6 +77,13 @@ class TestAttempts:
         flaky = Flaky(ConnectionError(), ConnectionError(), value=42)
         assert await Retry(attempts=3, backoff=constant(1.0)).call(flaky) == 42
         assert flaky.times == [0.0, 1.0, 2.0]
+
+    async def test_the_first_call_in_a_process_finds_asyncio_running(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(_clock, "asyncio_seen", False)  # as in a fresh process
+        assert await Retry().call(Flaky(value=7)) == 7
+        assert _clock.asyncio_seen
 
     async def test_attempts_counts_the_first_call(self) -> None:
         flaky = fails_forever()
@@ -571,6 +581,27 @@ class TestAttemptLoop:
 
         assert await asyncio.gather(run_loop(), run_loop()) == [2, 2]
 
+    async def test_an_attempt_whose_block_never_runs_ends_the_loop(self) -> None:
+        numbers: list[int] = []
+        async for attempt in Retry(attempts=3):
+            numbers.append(attempt.number)  # no ``with attempt``: nothing failed
+        assert numbers == [1]
+
+    async def test_the_loop_handed_out_by_aiter_iterates_itself(self) -> None:
+        attempts = aiter(Retry(attempts=2, backoff=constant(0)))
+        runs = 0
+        async for attempt in attempts:
+            with attempt:
+                runs += 1
+                if runs == 1:
+                    raise ConnectionError
+        assert runs == 2
+
+    async def test_an_attempts_repr_shows_its_number(self) -> None:
+        async for attempt in Retry():
+            with attempt:
+                assert repr(attempt) == "<Attempt 1>"
+
 
 class TestTestingMode:
     """``set_testing`` switches waits off and can cap attempts."""
@@ -687,6 +718,32 @@ class TestValidation:
         )
 
 
+class TestFallbackInsideARetry:
+    """A pipeline refuses a fallback inside a retry only when its exception types overlap."""
+
+    def test_overlapping_tuples_of_types_are_refused(self) -> None:
+        with pytest.raises(ValueError, match="answers the failures the retry is for"):
+            Pipeline(
+                Retry(on=(ConnectionError, TimeoutError)),
+                Fallback(None, on=(KeyError, TimeoutError)),
+            )
+
+    def test_tuples_of_unrelated_types_are_fine(self) -> None:
+        Pipeline(Retry(on=(ConnectionError, TimeoutError)), Fallback(None, on=(KeyError,)))
+
+    @pytest.mark.parametrize("predicate_on", ["retry", "fallback"])
+    def test_a_predicate_on_either_side_is_never_taken_for_an_overlap(
+        self, predicate_on: str
+    ) -> None:
+        def anything(exc: BaseException) -> bool:
+            return True
+
+        Pipeline(
+            Retry(on=anything if predicate_on == "retry" else Exception),
+            Fallback(None, on=anything if predicate_on == "fallback" else Exception),
+        )
+
+
 def _unused(fn: Callable[[], Awaitable[None]]) -> None:  # keeps imports honest for mypy
     del fn
 
@@ -723,6 +780,11 @@ class TestRetryAfterHint:
 
         exc = SimpleNamespace(response=SimpleNamespace(headers={"Retry-After": " 7 "}))
         assert retry_after_hint(exc) == 7.0
+
+    def test_a_bytes_header_is_read_as_text(self) -> None:
+        from types import SimpleNamespace
+
+        assert retry_after_hint(SimpleNamespace(headers={"retry-after": b"3"})) == 3.0
 
     def test_http_date_and_missing_fall_back_to_backoff(self) -> None:
         from types import SimpleNamespace
@@ -849,9 +911,6 @@ async def _run(policy: Retry, form: str, fn: Callable[..., Awaitable[Any]], *arg
 class TestEveryForm:
     """``call`` and the decorator (its inlined twin) behave the same, with and without a hint."""
 
-    # The loop numbers its first attempt; ``call`` leaves an outer attempt's number (no
-    # context write on the happy path).
-    @pytest.mark.forms("call", "decorator", "pipeline")
     async def test_attempt_numbers_and_their_restoration(self, path: str, form: str) -> None:
         from stoic._context import attempt_var, call_context
 

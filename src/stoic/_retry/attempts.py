@@ -29,9 +29,10 @@ _pipeline_listeners = pipeline_listeners.get
 class Attempt:
     """One attempt of an ``async for`` retry loop; use it as ``with attempt:``.
 
-    ``number`` counts from 1; inside the block, ``stoic.call_context().attempt`` is it too.
-    An exception leaving the block is retried (suppressed) when the policy allows another
-    attempt, else it propagates with a note.
+    ``number`` counts from 1; inside the block, ``stoic.call_context().attempt`` is it too
+    once the loop has retried (in the first block it is what it was around the loop, as in
+    ``Retry.call``). An exception leaving the block is retried (suppressed) when the policy
+    allows another attempt, else it propagates with a note.
     """
 
     __slots__ = ("_loop", "_token", "number")
@@ -47,7 +48,8 @@ class Attempt:
     def __enter__(self) -> Attempt:
         # Set for the block only: however the loop is left (``break``, a timeout, a
         # cancellation during the wait), nothing outlives the block.
-        self._token = attempt_var.set(self.number)
+        if self.number > 1:
+            self._token = attempt_var.set(self.number)
         return self
 
     def __exit__(
@@ -99,8 +101,11 @@ class Attempts:
             raise StopAsyncIteration
         if not self._number:
             policy = self._policy
-            self._start = self._started = _clock.now()
-            self._listening = policy._listeners or global_listeners or _pipeline_listeners()
+            listening = policy._listeners or global_listeners or _pipeline_listeners()
+            self._listening = listening
+            # As in ``call``: the clock is read only for a deadline or a listener.
+            if listening or policy.deadline is not None:
+                self._start = self._started = _clock.now()
         elif self._delay is None:
             # The previous block ended without an exception: the work is done.
             self._done = True
@@ -110,8 +115,11 @@ class Attempts:
             await _clock.sleep(delay)
             # Asked again for each attempt, as ``call`` does.
             policy = self._policy
-            self._listening = policy._listeners or global_listeners or _pipeline_listeners()
-            self._started = _clock.now()
+            self._listening = listening = (
+                policy._listeners or global_listeners or _pipeline_listeners()
+            )
+            if listening:
+                self._started = _clock.now()
         self._number += 1
         return Attempt(self, self._number)
 
@@ -124,12 +132,15 @@ class Attempts:
             if exc is not None and self._number > 1 and not never_handled(exc):
                 note(exc, NOT_RETRIED, f"{NOT_RETRIED}: attempt {self._number} raised it")
             return False
+        now = _clock.now()
         plan = self._plan
         if plan is None:
-            plan = self._plan = policy._new_plan(self._start)
-            plan.since = _clock.now()
+            # The deadline counts from the loop's start (read whenever there is a deadline).
+            plan = self._plan = policy._new_plan(
+                self._start if policy.deadline is not None else now
+            )
+            plan.since = now
         plan.attempt = self._number
-        now = _clock.now()
         self._delay = plan.next_delay(exc, NO_RESULT, now)
         if self._delay is None:
             self._done = True
