@@ -127,11 +127,34 @@ def _nested_pair(retry: Retry, breaker: CircuitBreaker, bulkhead: Bulkhead, fn: 
     return breaker.call(bulkhead.call, fn)
 
 
+def _fused_no_bulkhead(retry: Retry, breaker: CircuitBreaker, _: Bulkhead, fn: Script) -> Any:
+    return Pipeline(retry, breaker).call(fn)
+
+
+def _nested_no_bulkhead(retry: Retry, breaker: CircuitBreaker, _: Bulkhead, fn: Script) -> Any:
+    return retry.call(breaker.call, fn)
+
+
+def _fused_no_breaker(retry: Retry, _: CircuitBreaker, bulkhead: Bulkhead, fn: Script) -> Any:
+    return Pipeline(retry, bulkhead).call(fn)
+
+
+def _nested_no_breaker(retry: Retry, _: CircuitBreaker, bulkhead: Bulkhead, fn: Script) -> Any:
+    return retry.call(bulkhead.call, fn)
+
+
 @pytest.mark.parametrize("start", [0.0, 1_000_003.7231])
 @pytest.mark.parametrize(
-    ("fused", "nested"), [(_fused, _nested), (_fused_pair, _nested_pair)], ids=["three", "pair"]
+    ("fused", "nested"),
+    [
+        (_fused, _nested),
+        (_fused_pair, _nested_pair),
+        (_fused_no_bulkhead, _nested_no_bulkhead),
+        (_fused_no_breaker, _nested_no_breaker),
+    ],
+    ids=["three", "breaker-bulkhead", "retry-breaker", "retry-bulkhead"],
 )
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(script=st.lists(calls, min_size=1, max_size=12))
 def test_the_fused_stack_behaves_as_the_nested_one(
     script: list[tuple[list[str], float, float, float | None]],
