@@ -341,6 +341,44 @@ def _architecture_targets(report: Report) -> list[Target]:
     return result
 
 
+# -- before and after the architecture work ---------------------------------------------------
+
+#: The same cases measured before the architecture issue's redesign (``make bench`` at commit
+#: 2d3687c, bare await 89.7 ns on this kind of machine), in x bare await: (group, label, x).
+BEFORE_ARCHITECTURE = "2d3687c"
+_BEFORE: list[tuple[str, str, float]] = [
+    ("retry_ok", "stoic `Retry.call`", 2.84),
+    ("retry_ok", "stoic `@retry(attempts=3)`", 2.83),
+    ("retry_ok", "stoic `async for attempt in Retry`", 25.86),
+    ("breaker", "stoic `CircuitBreaker.call`", 3.41),
+    ("breaker", "stoic `@CircuitBreaker()`", 3.68),
+    ("breaker", "stoic `async with breaker`", 23.71),
+    ("breaker", "stoic `.call`, `trip='rate'`, `window_size=100`", 10.71),
+    ("breaker", "stoic `.call`, `trip='rate'`, `window_duration=60`", 15.91),
+    ("bulkhead", "stoic `Bulkhead.call`", 3.42),
+    ("bulkhead", "stoic `@Bulkhead(10)`", 3.45),
+    ("rate", "stoic `RateLimiter.call`", 3.65),
+    ("stack", "stoic `retry.call(breaker.call, bulkhead.call, ok)`", 8.66),
+    ("stack", "stoic decorators", 6.30),
+    ("stack", "stoic `Pipeline(retry, breaker, bulkhead).call`", 7.32),
+    ("stack", "stoic `@Pipeline(retry, breaker, bulkhead)`", 6.35),
+    ("stack_timeouts", "stoic `Pipeline(timeout(10), ..., timeout(5)).call`", 126.30),
+]
+
+
+def _render_before_after(report: Report, add: Callable[[str], None]) -> None:
+    add("\n## Before and after the architecture work\n")
+    add(
+        f"x bare `await`: before, `make bench` at commit {BEFORE_ARCHITECTURE} (the last run "
+        "before stores, decision cores and open dispatch); after, this run. Before, the "
+        "decorators of a breaker and a bulkhead fused by recognising each other's functions, "
+        "and a constant backoff had a retry loop of its own; both are gone.\n"
+    )
+    add("| case | before | after |\n| --- | --- | --- |")
+    for group, label, before in _BEFORE:
+        add(f"| {label} ({group}) | {before:.2f}x | {_x(report.ratio(group, label))} |")
+
+
 def _verdict(met: bool | None) -> str:
     return "n/a" if met is None else ("met" if met else "**missed**")
 
@@ -375,6 +413,7 @@ def render(report: Report) -> str:
     for target in targets(report):
         for label, figure, met in target.rows:
             add(f"| {target.goal} | {label} | {figure} | {_verdict(met)} |")
+    _render_before_after(report, add)
     add("\n## Results\n")
     for group in GROUPS:
         if group.key == "bare":
