@@ -4,8 +4,11 @@ A strategy's ``call``, its decorator, ``async with`` and the pipeline's fused la
 separate code (each a copy of the hot path, for speed). A test module that sets
 ``EVERY_FORM = forms_of(SomeStrategy, ...)`` has each of its async tests run once per form: while
 it runs, ``SomeStrategy.call`` is routed through that form, so a test written against
-``.call`` checks them all. ``@pytest.mark.one_form`` keeps a test to ``.call`` alone (tests
-of one form's own surface, such as ``async with``'s misuse errors).
+``.call`` checks them all. ``@pytest.mark.forms("call", ...)`` keeps a test to the forms it
+names (tests of one form's own surface, or of results, which ``async with`` has not). Sync
+tests run with ``.call`` alone. In the pipeline form the strategy's neighbours never act (a
+retry that retries nothing, a breaker that counts nothing, a bulkhead that never fills): how
+the fused layer makes strategies act on each other is ``tests/pipeline/test_fused.py``'s.
 """
 
 from __future__ import annotations

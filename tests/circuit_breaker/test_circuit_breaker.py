@@ -291,6 +291,26 @@ class TestHalfOpen:
 class TestClassification:
     """record=, ignore= and failure_result= decide what counts; cancellation never does."""
 
+    async def test_a_record_predicate_that_raises_counts_nothing_and_frees_the_probe(
+        self,
+    ) -> None:
+        def broken(exc: BaseException) -> bool:
+            if isinstance(exc, KeyError):
+                raise RuntimeError("bug")
+            return True
+
+        async def missing() -> str:
+            raise KeyError("x")
+
+        breaker = CircuitBreaker(failure_threshold=1, timeout=10.0, record=broken)
+        await fail_times(breaker, 1)
+        await asyncio.sleep(10)
+        with pytest.raises(RuntimeError, match="bug"):
+            await breaker.call(missing)  # the probe: its outcome is unknown, so not counted
+        assert breaker.state is HALF_OPEN
+        assert breaker.statistics().probes_in_flight == 0
+        assert await breaker.call(ok) == "ok"  # the permit came back
+
     async def test_ignored_exception_counts_as_nothing(self) -> None:
         breaker = CircuitBreaker(failure_threshold=2, ignore=KeyError)
 
@@ -943,6 +963,17 @@ class TestContextManagerAcrossTasks:
         await breaker.__aexit__(None, None, None)
         assert breaker.statistics().successful_calls == 1
 
+    @pytest.mark.forms("call")
+    async def test_leaving_the_outer_block_before_the_inner_one_raises(self) -> None:
+        outer, inner = CircuitBreaker(), CircuitBreaker()
+        await outer.__aenter__()
+        await inner.__aenter__()
+        with pytest.raises(RuntimeError, match="innermost block first"):
+            await outer.__aexit__(None, None, None)
+        await inner.__aexit__(None, None, None)
+        await outer.__aexit__(None, None, None)
+        assert outer.statistics().successful_calls == inner.statistics().successful_calls == 1
+
 
 class TestIsolateFromOpen:
     """Isolating an already open breaker is still reported."""
@@ -1106,6 +1137,11 @@ class TestSharedConfigs:
         heard: list[object] = []
         breaker = CircuitBreaker(failure_threshold=2, listeners=[heard.append])
         assert breaker.config.listeners == (heard.append,)
+
+    def test_both_names_of_the_break_duration_are_refused_once(self) -> None:
+        with pytest.raises(TypeError, match="give break_duration or timeout") as info:
+            CircuitBreaker(break_duration=1.0, timeout=2.0)
+        assert info.value.__context__ is None  # one error, not one raised while handling another
 
 
 class TestASuccessCanTripTheRate:

@@ -24,7 +24,7 @@ from stoic._retry import Retry
 from stoic.backoff import constant
 from stoic.testing import VirtualClock
 
-OUTCOMES = ("ok", "retried", "recorded", "ignored", "sync")
+OUTCOMES = ("ok", "retried", "recorded", "ignored", "sync", "misclassified")
 
 # One call: the outcome of each attempt (the last repeats), how long each attempt takes,
 # when it starts, and when (if ever) its task is cancelled.
@@ -62,14 +62,27 @@ class Script:
             raise ValueError("recorded")
         if outcome == "ignored":
             raise KeyError("ignored")
+        if outcome == "misclassified":
+            raise IndexError("its classifier raises")
         return "ok"
+
+
+def _record(exc: BaseException) -> bool:
+    """The breaker's ``record``, failing on ``IndexError`` with an error the retry retries."""
+    if isinstance(exc, IndexError):
+        raise ConnectionError("the classifier failed")
+    return True
 
 
 def _strategies(events: list[Event]) -> tuple[Retry, CircuitBreaker, Bulkhead]:
     return (
         Retry(attempts=3, on=ConnectionError, backoff=constant(0.05)),
         CircuitBreaker(
-            failure_threshold=3, timeout=0.4, ignore=KeyError, listeners=[events.append]
+            failure_threshold=3,
+            timeout=0.4,
+            ignore=KeyError,
+            record=_record,
+            listeners=[events.append],
         ),
         Bulkhead(2, max_waiting=1, max_wait=0.1, listeners=[events.append]),
     )
@@ -178,6 +191,7 @@ def test_the_scripts_reach_every_path() -> None:
         (["ok"], 0.3, 0.0, None),  # rejected too, which the breaker counts: it opens
         (["ok"], 0.0, 0.6, None),  # rejected: open
         (["ok"], 0.3, 1.2, 0.1),  # a probe, cancelled
+        (["misclassified", "ok"], 0.0, 3.0, None),  # the classifier's error is retried
     ]
     *seen, events, breaker, bulkhead = _trace(script, _fused, 0.0)
     kinds = {type(event).__name__ for event in events}
@@ -187,5 +201,6 @@ def test_the_scripts_reach_every_path() -> None:
     assert outcomes[1][-1] == ["stoic: not retried: attempt 2 raised it"]
     assert outcomes[2][0] == "NotAwaitable"
     assert outcomes[8] == ("cancelled",)
+    assert outcomes[9] == ("ok",)
     assert breaker.times_opened >= 1
     assert bulkhead.rejected >= 2

@@ -384,6 +384,30 @@ class TestEvents:
         assert "listener" in caplog.text
         assert "RetryScheduled" in caplog.text
 
+    async def test_a_failing_global_listener_is_logged_and_the_others_still_hear(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        from stoic._events import add_listener, remove_listener
+
+        def broken(event: Event) -> None:
+            raise RuntimeError("listener bug")
+
+        heard: list[Event] = []
+        add_listener(broken)
+        add_listener(heard.append)
+        try:
+            with caplog.at_level(logging.ERROR, logger="stoic"):
+                assert await Retry(backoff=constant(0)).call(Flaky(ConnectionError())) == "ok"
+        finally:
+            remove_listener(broken)
+            remove_listener(heard.append)
+        assert "listener bug" in caplog.text
+        assert [type(event).__name__ for event in heard] == [
+            "AttemptCompleted",
+            "RetryScheduled",
+            "AttemptCompleted",
+        ]
+
     def test_events_are_frozen(self) -> None:
         event = RetryScheduled(None, 1, 0.0, 0.0, None, None)
         with pytest.raises(AttributeError):
@@ -824,6 +848,14 @@ class TestAttemptCompleted:
         await policy.call(poll)
         outcomes = [e.outcome for e in events if isinstance(e, AttemptCompleted)]
         assert outcomes == ["rejected", "success"]
+
+    async def test_a_later_attempt_that_is_not_retried_is_reported(self) -> None:
+        events: list[Event] = []
+        policy = Retry(on=ConnectionError, backoff=constant(0), listeners=[events.append])
+        with pytest.raises(ValueError, match="fatal"):
+            await policy.call(Flaky(ConnectionError(), ValueError("fatal")))
+        outcomes = [(e.attempt, e.outcome) for e in events if isinstance(e, AttemptCompleted)]
+        assert outcomes == [(1, "failure"), (2, "failure")]
 
     async def test_nothing_is_reported_without_listeners(
         self, monkeypatch: pytest.MonkeyPatch
@@ -1455,3 +1487,26 @@ class TestNotesOnASharedException:
                 await Retry(attempts=2, backoff=constant(0)).call(fail)
         assert error.__notes__[0] == "from the caller"
         assert len(error.__notes__) == 2
+
+
+@pytest.mark.forms("call")  # about resume itself, which no form goes through
+class TestResume:
+    """``Retry.resume``: the rest of a call whose first attempt another driver ran."""
+
+    async def test_a_retried_exception_gets_the_remaining_attempts(self) -> None:
+        flaky = Flaky(ConnectionError(), value=7)
+        policy = Retry(attempts=3, on=ConnectionError, backoff=constant(0))
+        rest = policy.resume(ConnectionError("first"), flaky, (), {})
+        assert rest is not None
+        assert await rest == 7
+        assert len(flaky.times) == 2  # the second and the third attempt
+
+    def test_an_exception_it_does_not_retry_is_left_to_the_caller(self) -> None:
+        assert Retry(on=ConnectionError).resume(ValueError(), Flaky(), (), {}) is None
+
+    @pytest.mark.parametrize(
+        "options", [{"deadline": 30.0}, {"on_result": lambda result: result is None}]
+    )
+    def test_a_policy_that_needs_the_whole_call_refuses(self, options: dict[str, Any]) -> None:
+        with pytest.raises(ValueError, match="without deadline or on_result"):
+            Retry(**options).resume(ConnectionError(), Flaky(), (), {})

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 
-__all__ = ["CircuitBreaker"]
+__all__ = ["CircuitBreaker", "settle_raised"]
 
 # Per task: the innermost open ``async with breaker:`` block, as [breaker, token, start, the
 # variable's reset token]. Resetting the variable with that token brings back the block
@@ -228,7 +228,7 @@ class CircuitBreaker(Frozen):
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            _settle_exception(core, token, exc, started, fn, args)
+            settle_raised(core, token, exc, started, fn, args)
             raise
         # ``core.settle_result`` of a plain success in this CLOSED epoch, inlined.
         if token == core.plain_epoch:
@@ -256,7 +256,7 @@ class CircuitBreaker(Frozen):
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                _settle_exception(core, token, exc, started, fn, args)
+                settle_raised(core, token, exc, started, fn, args)
                 raise
             if token == core.plain_epoch:
                 core.successful_calls += 1
@@ -306,7 +306,7 @@ class CircuitBreaker(Frozen):
             core.settle(token, SUCCESS, started)
 
 
-def _settle_exception(
+def settle_raised(
     core: BreakerController,
     token: int,
     exc: BaseException,
@@ -314,7 +314,12 @@ def _settle_exception(
     fn: Any,
     args: tuple[Any, ...],
 ) -> None:
-    """Count a call that raised; stoic's own failure to await ``fn`` counts nowhere."""
+    """Count a call to ``fn(*args)`` that raised ``exc``, as every driver of a breaker does
+    (the fused pipeline layer too); stoic's own failure to await ``fn`` counts nowhere.
+
+    Raises ``NotAwaitable`` instead when that failure is what ``exc`` is, and whatever the
+    breaker's ``record``/``ignore`` predicate raises (after releasing a probe's permit).
+    """
     if type(exc) is TypeError:
         try:
             check_awaited(fn, args, exc)  # raises when stoic caused it: not the callee's
@@ -330,9 +335,10 @@ def _config_for(fields: dict[str, Any]) -> CircuitBreakerConfig:
     # In the order given, unsorted: a call site gives its options in one order.
     key = (*fields.items(), *map(type, fields.values()))
     try:
-        return _shared_config(key)
+        hash(key)
     except TypeError:  # an unhashable option (a list of listeners, say): a config of its own
         return CircuitBreakerConfig(**_renamed(fields))
+    return _shared_config(key)
 
 
 @functools.lru_cache(maxsize=256)  # bounded: at most 256 option sets kept alive

@@ -5,13 +5,15 @@ call: ``@Pipeline(retry, breaker, bulkhead)`` measured 1.86-1.99x a hand-written
 one-coroutine stack (``make bench``, group ``stack``), most of it the two extra coroutine
 layers (~280 ns each). This layer keeps only the common case in one coroutine: the retry's
 first attempt, the breaker's CLOSED admission and plain success, and the bulkhead's
-admission with a free slot and nobody queued. Anything else (a listener anywhere, a breaker
-not CLOSED, a bulkhead full or queued, an attempt after the first) runs the composed chain
-itself, so only the common case is written out twice. It brings the stack to 1.09x the
-hand-written one (from 1.86-1.99x; benchmarks/RESULTS.md): the documented case that keeps
-this copy. ``tests/pipeline/test_fused.py`` holds it equal to the nested strategies on random
-concurrent scripts, and the retry, breaker and bulkhead suites run every behaviour test
-through it (``tests/forms.py``).
+admission with a free slot and nobody queued. Anything else runs the composed chain itself:
+someone the retry could report to listening (global or pipeline listeners; a stack without
+a retry reports nothing on this path), a breaker not CLOSED, a bulkhead full or queued, and
+every attempt after the first. So only the common case is written out twice. It brings the
+stack to 1.10x the hand-written one (from 1.86-1.99x; benchmarks/RESULTS.md): the
+documented case that keeps this copy. ``tests/pipeline/test_fused.py`` holds every fused
+shape equal to its nested strategies on random concurrent scripts (outcomes, notes, events,
+counts), and the async behaviour tests of the retry, breaker and bulkhead suites also run
+through it, with neighbours that never act (``tests/forms.py``).
 
 It reads the strategies through their named interfaces only: ``Retry.resume`` and
 ``Retry.listeners``, ``CircuitBreaker.controller`` (a ``BreakerController``) and
@@ -28,7 +30,8 @@ from typing import Any, TypeVar
 from stoic import _clock
 from stoic._bulkhead import Bulkhead
 from stoic._circuit_breaker import CircuitBreaker
-from stoic._circuit_breaker.controller import UNCOUNTED
+from stoic._circuit_breaker.breaker import settle_raised
+from stoic._circuit_breaker.controller import BreakerController
 from stoic._classify import check_awaited
 from stoic._events import global_listeners, pipeline_listeners
 from stoic._retry import Retry
@@ -116,20 +119,21 @@ def _fused(
                     slots.release()
                 else:
                     slots.running -= 1
-            if type(exc) is TypeError:
-                try:
-                    check_awaited(fn, args, exc)  # stoic's failure to await fn counts nowhere
-                except BaseException:
-                    if core is not None:
-                        core.settle(token, UNCOUNTED, 0.0)
-                    raise
-            if core is not None:
-                core.settle_exception(token, exc, 0.0)
             if retry is None:
+                _settle(core, token, exc, fn, args)
                 raise
-            again = retry.resume(exc, inner, args, kwargs)
-            if again is None:
-                raise
+            # What the breaker raises instead (its classifier's error, stoic's NotAwaitable)
+            # reaches the retry, as it would through the nested layers.
+            try:
+                _settle(core, token, exc, fn, args)
+            except BaseException as error:
+                again = retry.resume(error, inner, args, kwargs)
+                if again is None:
+                    raise
+            else:
+                again = retry.resume(exc, inner, args, kwargs)
+                if again is None:
+                    raise
         else:
             if slots is not None:
                 if slots.waiters:
@@ -147,3 +151,14 @@ def _fused(
         return await again
 
     return fused
+
+
+def _settle(
+    core: BreakerController | None, token: int, exc: BaseException, fn: Any, args: tuple[Any, ...]
+) -> None:
+    """Count a first attempt that raised, as the breaker's driver would (``settle_raised``);
+    without a breaker, only stoic's failure to await ``fn`` is told apart (``NotAwaitable``)."""
+    if core is not None:
+        settle_raised(core, token, exc, 0.0, fn, args)
+    elif type(exc) is TypeError:
+        check_awaited(fn, args, exc)

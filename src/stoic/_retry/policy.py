@@ -338,8 +338,14 @@ class Retry(Frozen):
 
         For the pipeline's fused layer, which runs the first attempt of a policy with no
         deadline, no ``on_result`` and nobody listening: ``None`` when ``exc`` is not retried
-        (re-raise it), else the retry loop over ``fn(*args, **kwargs)``, to await.
+        (re-raise it), else the retry loop over ``fn(*args, **kwargs)``, to await. A policy
+        with a deadline or ``on_result`` needs the call's start and result: ``ValueError``.
         """
+        if self.deadline is not None or self.on_result is not None:
+            raise ValueError(
+                "Retry.resume continues a policy without deadline or on_result only; this one "
+                "has one, so run the whole call through it (call, or the decorator)"
+            )
         if type(exc) not in self._known and not self._retryable(exc, fn, args):
             return None
         return self._retry(fn, args, kwargs, 0.0, False, exc, NO_RESULT)

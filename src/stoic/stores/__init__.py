@@ -14,6 +14,12 @@ per-host or per-key objects built at run time keep what earlier ones learned. Th
 owns the clock that the state's times are read on (``clock.now()``, monotonic seconds):
 a store shared by processes must read its times from its server, never from a client's
 wall clock. The protocols are what a shared store (Redis) implements.
+
+A breaker's drivers (``call``, the decorator, ``async with``, the pipeline's fused layer)
+admit on ``controller.closed_epoch`` and, for a success whose token equals
+``controller.plain_epoch``, bump ``successful_calls`` and reset ``consecutive_failures``
+themselves instead of calling ``settle_result``. A controller that must see every outcome
+(one that batches counts to a server, say) keeps ``plain_epoch`` at -1 and gets them all.
 """
 
 from __future__ import annotations
