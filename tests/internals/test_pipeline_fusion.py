@@ -1,18 +1,25 @@
-"""Internals of pipelines: which stacks run as the fused layer (``_pipeline/fused.py``).
+"""Internals of pipelines: which runs of strategies become the fused layer (``fused.py``).
 
 Behaviour is the same either way (tests/pipeline/test_fused.py); this pins that the
-documented case is fused, since the benchmark's figure for it depends on that.
+documented cases are fused, since the benchmark's figures for them depend on it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from stoic import Bulkhead, CircuitBreaker, Pipeline, RateLimiter, Retry
+from stoic import Bulkhead, CircuitBreaker, Fallback, Pipeline, RateLimiter, Retry, timeout
 
 
-def _fused(pipeline: Pipeline) -> bool:
-    return pipeline._chain.__code__.co_name == "fused"
+def _layers(pipeline: Pipeline) -> list[str]:
+    """The composed chain's layers, outermost first: "fused" for the fused layer, else "-"."""
+    layers, layer = [], pipeline._chain
+    while hasattr(layer, "__code__"):
+        layers.append("fused" if layer.__code__.co_name == "fused" else "-")
+        layer = getattr(layer, "__wrapped__", None)
+    return layers
 
 
 class _Breaker(CircuitBreaker):
@@ -20,17 +27,26 @@ class _Breaker(CircuitBreaker):
 
 
 @pytest.mark.parametrize(
-    "strategies",
+    ("strategies", "layers"),
     [
-        lambda: (Retry(), CircuitBreaker(), Bulkhead(10)),
-        lambda: (Retry(), CircuitBreaker()),
-        lambda: (Retry(), Bulkhead(10)),
-        lambda: (CircuitBreaker(), Bulkhead(10)),
+        (lambda: (Retry(), CircuitBreaker(), Bulkhead(10)), ["fused"]),
+        (lambda: (Retry(), CircuitBreaker()), ["fused"]),
+        (lambda: (Retry(), Bulkhead(10)), ["fused"]),
+        (lambda: (CircuitBreaker(), Bulkhead(10)), ["fused"]),
+        # A run inside a longer pipeline: the documented timeout stack.
+        (
+            lambda: (timeout(10), Retry(), CircuitBreaker(), Bulkhead(10), timeout(5)),
+            ["-", "fused", "-"],
+        ),
+        (lambda: (Retry(), CircuitBreaker(), RateLimiter(10)), ["fused", "-"]),
+        (lambda: (Retry(), CircuitBreaker(), Bulkhead(10), Bulkhead(5)), ["fused", "-"]),
+        (lambda: (Fallback(0), CircuitBreaker(), Bulkhead(10)), ["-", "fused"]),
     ],
-    ids=["retry-breaker-bulkhead", "retry-breaker", "retry-bulkhead", "breaker-bulkhead"],
 )
-def test_plain_stacks_of_retry_breaker_and_bulkhead_are_fused(strategies: object) -> None:
-    assert _fused(Pipeline(*strategies()))  # type: ignore[operator]
+def test_runs_of_retry_breaker_and_bulkhead_are_fused(
+    strategies: Callable[[], tuple[object, ...]], layers: list[str]
+) -> None:
+    assert _layers(Pipeline(*strategies(), validate=False)) == layers  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -44,9 +60,10 @@ def test_plain_stacks_of_retry_breaker_and_bulkhead_are_fused(strategies: object
         lambda: (Retry(), CircuitBreaker(slow_call_duration=1.0)),
         lambda: (Retry(), CircuitBreaker(trip="rate", window_size=10)),
         lambda: (Retry(), _Breaker()),  # a subclass may override call
-        lambda: (Retry(), CircuitBreaker(), RateLimiter(10)),
-        lambda: (Retry(), CircuitBreaker(), Bulkhead(10), Bulkhead(5)),
+        lambda: (Retry(), RateLimiter(10), CircuitBreaker()),  # not adjacent
     ],
 )
-def test_other_stacks_are_composed_as_they_are(strategies: object) -> None:
-    assert not _fused(Pipeline(*strategies(), validate=False))  # type: ignore[operator]
+def test_other_strategies_are_composed_as_they_are(
+    strategies: Callable[[], tuple[object, ...]],
+) -> None:
+    assert "fused" not in _layers(Pipeline(*strategies(), validate=False))  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from stoic._circuit_breaker import CircuitBreaker
 from stoic._events import Event
 from stoic._pipeline import Pipeline
 from stoic._retry import Retry
+from stoic._timeout import timeout
 from stoic.backoff import constant
 from stoic.testing import VirtualClock
 
@@ -156,6 +157,18 @@ def _nested_no_breaker(retry: Retry, _: CircuitBreaker, bulkhead: Bulkhead, fn: 
     return retry.call(bulkhead.call, fn)
 
 
+def _fused_in_timeouts(
+    retry: Retry, breaker: CircuitBreaker, bulkhead: Bulkhead, fn: Script
+) -> Any:
+    return Pipeline(timeout(10), retry, breaker, bulkhead, timeout(5)).call(fn)
+
+
+def _nested_in_timeouts(
+    retry: Retry, breaker: CircuitBreaker, bulkhead: Bulkhead, fn: Script
+) -> Any:
+    return timeout(10).call(retry.call, breaker.call, bulkhead.call, timeout(5).call, fn)
+
+
 @pytest.mark.parametrize("start", [0.0, 1_000_003.7231])
 @pytest.mark.parametrize(
     ("fused", "nested"),
@@ -164,8 +177,9 @@ def _nested_no_breaker(retry: Retry, _: CircuitBreaker, bulkhead: Bulkhead, fn: 
         (_fused_pair, _nested_pair),
         (_fused_no_bulkhead, _nested_no_bulkhead),
         (_fused_no_breaker, _nested_no_breaker),
+        (_fused_in_timeouts, _nested_in_timeouts),
     ],
-    ids=["three", "breaker-bulkhead", "retry-breaker", "retry-bulkhead"],
+    ids=["three", "breaker-bulkhead", "retry-breaker", "retry-bulkhead", "inside-timeouts"],
 )
 @settings(max_examples=100, deadline=None)
 @given(script=st.lists(calls, min_size=1, max_size=12))

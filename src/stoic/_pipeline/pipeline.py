@@ -44,7 +44,7 @@ from stoic._events import (
     pipeline_listeners,
     validate_listeners,
 )
-from stoic._pipeline.fused import fuse
+from stoic._pipeline.fused import fuse, run_start
 from stoic._strategy import Frozen, P, Strategy, T, set_field as _set, via_call
 
 __all__ = ["Pipeline", "PipelineCompleted", "check_order"]
@@ -202,17 +202,24 @@ class Pipeline(Frozen):
         """Wrap ``fn`` in the strategies' decorator forms, once, innermost first.
 
         A strategy's decorator form is its fastest (``wrap`` honours an overridden ``call``);
-        an object that only has ``call`` gets a layer that awaits it. A retry, breaker and
-        bulkhead stack gets the fused layer (``fused.py``) around that.
+        an object that only has ``call`` gets a layer that awaits it. A run of retry, breaker
+        and bulkhead gets the fused layer (``fused.py``) around its layers.
         """
-        composed = inner = fn
-        for strategy in reversed(self.strategies):
-            inner = composed
-            if isinstance(strategy, Strategy):
-                composed = strategy.wrap(composed)
-            else:
-                composed = via_call(strategy, composed)
-        return fuse(self.strategies, fn, composed, inner) or composed
+        strategies, composed = self.strategies, fn
+        end = len(strategies)
+        while end:
+            start = run_start(strategies, end)
+            if start is None:
+                end -= 1
+                composed = _layer(strategies[end], composed)
+                continue
+            base = inner = composed
+            for strategy in reversed(strategies[start:end]):
+                inner = composed
+                composed = _layer(strategy, composed)
+            composed = fuse(strategies[start:end], base, composed, inner)
+            end = start
+        return composed
 
     def describe(self) -> str:
         """A readable listing of the strategies, outermost first, with what each one does."""
@@ -257,6 +264,14 @@ class Pipeline(Frozen):
         if not isinstance(validate, bool):
             raise _configuration.fail(where, f"'validate' must be true or false, got {validate!r}")
         return cls(*built, name=options.get("name"), validate=validate)
+
+
+def _layer(strategy: object, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """``strategy``'s decorator form around ``fn`` (a layer awaiting ``call`` for an object
+    that only has ``call``)."""
+    if isinstance(strategy, Strategy):
+        return strategy.wrap(fn)
+    return via_call(strategy, fn)
 
 
 def _in_context(
