@@ -17,7 +17,9 @@ def _examples(heading: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 
-@pytest.mark.parametrize("heading", ["Shared state: stores", "Extending stoic"])
+@pytest.mark.parametrize(
+    "heading", ["Shared state: stores", "Extending stoic", "HTTP clients: httpx"]
+)
 def test_the_sections_example_runs(heading: str) -> None:
     (example,) = _examples(heading)
     done = subprocess.run(
