@@ -152,6 +152,13 @@ def targets(report: Report) -> list[Target]:
         ),
         _ratio_target(
             report,
+            "HTTP transport <= 1.05x plain httpx (a localhost GET)",
+            "http",
+            ["stoic `ResilientTransport()` (the standard HTTP pipeline)"],
+            1.05,
+        ),
+        _ratio_target(
+            report,
             "breaker closed <= 4x bare await",
             "breaker",
             ["stoic `CircuitBreaker.call`", "stoic `@CircuitBreaker()`"],

@@ -27,6 +27,7 @@ from importlib import metadata
 from pathlib import Path
 
 import bench_cases  # noqa: F401  (registers the cases)
+import bench_http  # noqa: F401  (registers the cases)
 import bench_minimums  # noqa: F401  (registers the hand-written minimums, after the cases)
 import bench_stacks  # noqa: F401  (registers the cases)
 from bench_extras import measure_footprints, measure_import
@@ -45,6 +46,7 @@ PEERS = [
     "purgatory",
     "aiolimiter",
     "limits",
+    "httpx",
 ]
 
 

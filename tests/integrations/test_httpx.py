@@ -13,13 +13,18 @@ import pytest
 httpx = pytest.importorskip("httpx")
 
 from stoic import _clock  # noqa: E402
-from stoic._circuit_breaker import CircuitState  # noqa: E402
+from stoic._circuit_breaker import CircuitBreaker, CircuitState  # noqa: E402
 from stoic._pipeline import Pipeline  # noqa: E402
 from stoic._retry import Retry  # noqa: E402
 from stoic.backoff import constant  # noqa: E402
 from stoic.exceptions import CircuitBreakerOpen  # noqa: E402
 from stoic.integrations.http import HttpPolicy  # noqa: E402
-from stoic.integrations.httpx import ResilientTransport, http_pipeline, retryable  # noqa: E402
+from stoic.integrations.httpx import (  # noqa: E402
+    ResilientTransport,
+    http_pipeline,
+    is_failure,
+    retryable,
+)
 from tests.integrations.servers import flaky_server  # noqa: E402
 
 
@@ -116,15 +121,51 @@ class TestRetries:
             response = await http.get("/items")
         assert response.status_code == 503
         assert response.text == "body 503"
+        assert response.elapsed.total_seconds() >= 0  # a response httpx completed itself
         assert len(server.requests) == 4  # the standard pipeline's four attempts
 
+    async def test_a_given_up_answer_streams_like_any_response(self) -> None:
+        server = Server((503, {"Retry-After": "0"}))
+        async with client(server) as http, http.stream("GET", "/items") as response:
+            assert response.status_code == 503
+            assert b"".join([chunk async for chunk in response.aiter_raw()]) == b"body 503"
+
+    async def test_a_full_pool_is_neither_retried_nor_the_hosts_failure(self) -> None:
+        server = Server(httpx.PoolTimeout("pool full"))
+        transport = ResilientTransport(httpx.MockTransport(server))
+        async with httpx.AsyncClient(transport=transport) as http:
+            for _ in range(6):
+                with pytest.raises(httpx.PoolTimeout):
+                    await http.get("https://api.example.com/")
+        assert len(server.requests) == 6
+        breaker = transport.pipeline_for(httpx.URL("https://api.example.com/")).strategies[2]
+        assert breaker.state is CircuitState.CLOSED
+        assert breaker.statistics().failed_calls == 0
+
     async def test_a_retry_after_beyond_max_retry_after_is_not_waited_for(self) -> None:
-        server = Server((503, {"Retry-After": "120"}), 200)
+        # 10 s is well within the 30 s total timeout: only max_retry_after refuses it.
+        server = Server((503, {"Retry-After": "10"}), 200)
         started = _clock.now()
-        async with client(server, policy=HttpPolicy(max_retry_after=60.0)) as http:
+        async with client(server, policy=HttpPolicy(max_retry_after=5.0)) as http:
             assert (await http.get("/items")).status_code == 503
         assert len(server.requests) == 1
         assert _clock.now() - started < 1.0
+
+    async def test_a_retry_after_within_max_retry_after_is_waited_for_in_full(self) -> None:
+        server = Server((503, {"Retry-After": "10"}), 200)
+        async with client(server, policy=HttpPolicy(max_retry_after=20.0)) as http:
+            assert (await http.get("/items")).status_code == 200
+        assert server.times[1] - server.times[0] == pytest.approx(10.0)
+
+    @pytest.mark.parametrize("value", ["9" * 400, b"\xb2"])  # b"\xb2" reads as "²"
+    async def test_a_retry_after_too_long_or_unreadable_never_breaks_the_request(
+        self, value: str | bytes
+    ) -> None:
+        server = Server((503, {"Retry-After": value}), 200)
+        async with client(server) as http:
+            status = (await http.get("/items")).status_code
+        # Too long to wait for: the 503 as sent. Unreadable ("²"): the backoff decides.
+        assert status == (503 if value.isascii() else 200)
 
     async def test_a_retry_after_past_the_total_timeout_gives_up_at_once(self) -> None:
         # 45 s is within max_retry_after (60 s) but past the 30 s total timeout.
@@ -207,8 +248,9 @@ class TestPerHost:
                 with pytest.raises((httpx.ConnectError, CircuitBreakerOpen)):
                     await http.get("/items")
                 await asyncio.sleep(1.0)
-        # Without the breaker: 60 calls x 4 attempts = 240 requests.
-        assert len(server.requests) <= 60
+        # Without the breaker: 60 calls x 4 attempts = 240 requests. With it: 5 failures
+        # open it, then one probe per 5 s break (about 12 in the remaining minute).
+        assert len(server.requests) <= 20
 
     def test_hosts_are_kept_in_a_bounded_lru(self) -> None:
         transport = ResilientTransport(httpx.MockTransport(Server(200)), max_hosts=2)
@@ -237,13 +279,37 @@ class TestPerHost:
         )
 
     async def test_a_given_pipeline_is_copied_with_fresh_state_for_each_host(self) -> None:
-        template = Pipeline(Retry(on=retryable, backoff=constant(0)))
-        transport = ResilientTransport(httpx.MockTransport(Server(200)), pipeline=template)
-        a = transport.pipeline_for(httpx.URL("https://a.example/"))
-        b = transport.pipeline_for(httpx.URL("https://b.example/"))
-        assert a is not b
-        assert a.strategies[0] is not b.strategies[0]
-        assert a.strategies[0].attempts == template.strategies[0].attempts
+        async def handler(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(503 if request.url.host == "down.example" else 200)
+
+        template = Pipeline(
+            Retry(on=retryable, backoff=constant(0)),
+            CircuitBreaker(failure_threshold=2, record=is_failure),
+        )
+        transport = ResilientTransport(httpx.MockTransport(handler), pipeline=template)
+        async with httpx.AsyncClient(transport=transport) as http:
+            with pytest.raises(CircuitBreakerOpen):
+                await http.get("https://down.example/")
+            assert (await http.get("https://up.example/")).status_code == 200
+        down = transport.pipeline_for(httpx.URL("https://down.example/")).strategies[1]
+        up = transport.pipeline_for(httpx.URL("https://up.example/")).strategies[1]
+        assert (down.state, up.state) == (CircuitState.OPEN, CircuitState.CLOSED)
+        assert template.strategies[1].state is CircuitState.CLOSED  # the template is untouched
+
+    def test_a_pipeline_with_a_store_is_not_copied_per_host(self) -> None:
+        from stoic.stores.memory import MemoryStore
+
+        shared = CircuitBreaker(name="api", store=MemoryStore())
+        for pipeline in (Pipeline(shared), Pipeline(Retry(), Pipeline(shared.with_()))):
+            with pytest.raises(ValueError, match="shared by name"):
+                ResilientTransport(httpx.MockTransport(Server(200)), pipeline=pipeline)
+
+    def test_without_per_host_a_given_pipeline_is_used_as_given(self) -> None:
+        mine = Pipeline(CircuitBreaker(record=is_failure))
+        transport = ResilientTransport(
+            httpx.MockTransport(Server(200)), pipeline=mine, per_host=False
+        )
+        assert transport.pipeline_for(httpx.URL("https://a.example/")) is mine
 
     def test_a_strategy_stoic_cannot_rebuild_is_shared_by_the_hosts(self) -> None:
         class Counting:
@@ -306,9 +372,10 @@ class TestNoLeaks:
                 return statuses, server.served, server.most_open
 
         statuses, served, most_open = asyncio.run(main())
+        # A leaked connection would leave the pool short until requests time out waiting.
         assert statuses == [200] * 10_000
         assert served >= 20_000  # each answered 503 once (a few more if an attempt timed out)
-        assert most_open <= 5
+        assert most_open <= 5  # the pool's own cap, seen from the server
 
 
 class TestConstruction:

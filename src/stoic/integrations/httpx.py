@@ -54,8 +54,9 @@ __all__ = ["ResilientTransport", "http_pipeline", "is_failure", "retryable"]
 
 HostKey = tuple[str, str, int]
 
-# Failures before anything reached the server: safe to send again whatever the method.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Failures before anything reached the server: safe to send again whatever the method. Not
+# PoolTimeout: the client's own pool is full, which another attempt would only fill more.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 # Failures after the request may have reached it.
 _MAYBE_SENT = (
     httpx.ReadTimeout,
@@ -65,10 +66,11 @@ _MAYBE_SENT = (
     httpx.RemoteProtocolError,
     TimeoutExceeded,  # the attempt's own timeout
 )
-# The client's own mistakes, which say nothing about the server's health.
-_CLIENT_ERRORS = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+# The client's own mistakes and limits, which say nothing about the server's health.
+_CLIENT_ERRORS = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.PoolTimeout)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NOT_REPLAYABLE = "stoic: not retried: the request body is a stream, which cannot be sent again"
+_NO_CAP = 86_400.0  # a day: in effect no cap on a single wait
 
 
 class _Sending(NamedTuple):
@@ -106,19 +108,21 @@ def retryable(exc: BaseException) -> bool:
         sent = True
     else:
         return False
+    if sent and not policy.may_send_again(
+        request.method, policy.idempotency_header in request.headers
+    ):
+        return False
     if not replayable:
         note(exc, _NOT_REPLAYABLE, _NOT_REPLAYABLE)
         return False
-    return not sent or policy.may_send_again(
-        request.method, policy.idempotency_header in request.headers
-    )
+    return True
 
 
 def is_failure(exc: BaseException) -> bool:
     """Whether ``exc`` says the host is failing: the ``record=`` of its pipeline's breaker.
 
     A transient status, an attempt timeout, and httpx's transport errors except the client's
-    own mistakes (an unsupported scheme, a malformed request).
+    own mistakes and limits (an unsupported scheme, a malformed request, a full pool).
     """
     if isinstance(exc, TransientResponse | TimeoutExceeded):
         return True
@@ -132,7 +136,6 @@ def http_pipeline(
     attempt: float = 10.0,
     attempts: int = 4,
     backoff: Backoff | None = None,
-    max_retry_after: float = 60.0,
     max_concurrent: int = 1000,
 ) -> Pipeline:
     """The pipeline each host gets by default, after Microsoft's standard resilience handler:
@@ -142,7 +145,8 @@ def http_pipeline(
 
     Where it differs: the breaker opens after 5 consecutive failures (for 5 s) instead of at
     a 10% failure rate over at least 100 calls in 30 s, which a small client never reaches:
-    a dead host called once a second stops being called after its second call.
+    a dead host called once a second is, from its second call on, only probed once per
+    5 s break.
     """
     return Pipeline(
         timeout(total),
@@ -151,7 +155,10 @@ def http_pipeline(
             on=retryable,
             backoff=exponential(initial=2.0, max_delay=30.0) if backoff is None else backoff,
             delay_hint=retry_after_hint,
-            max_delay=max_retry_after,
+            # A Retry-After is waited for in full or not at all: the policy's max_retry_after
+            # (``retryable`` refuses longer ones) and the total timeout bound it, never a cap
+            # that would send the request again before the server asked.
+            max_delay=_NO_CAP,
         ),
         CircuitBreaker(failure_threshold=5, break_duration=5.0, record=is_failure),
         Bulkhead(max_concurrent),
@@ -202,11 +209,11 @@ class ResilientTransport(httpx.AsyncBaseTransport):
 
     def _maker(self, pipeline: object) -> Callable[[str, str, int], Pipeline]:
         if pipeline is None:
-            max_retry_after = self._policy.max_retry_after
-            return lambda scheme, host, port: http_pipeline(
-                name=f"{host}:{port}", max_retry_after=max_retry_after
-            )
+            return lambda scheme, host, port: http_pipeline(name=f"{host}:{port}")
         if isinstance(pipeline, Pipeline):
+            if not self._per_host:
+                return lambda scheme, host, port: pipeline
+            _check_copyable(pipeline)
             return lambda scheme, host, port: _fresh(pipeline)
         if isinstance(pipeline, type) or not callable(pipeline):
             raise TypeError(
@@ -255,16 +262,41 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         status = response.status_code
         if status not in self._policy.transient_statuses:
             return response
+        headers = response.headers
         try:
-            await response.aread()  # kept for the caller, should this be the last attempt
+            raw = b"".join([chunk async for chunk in response.aiter_raw()])
+        except httpx.StreamConsumed:
+            kept = response  # made from bytes already read (a mock's): complete as it is
+        else:
+            # What the caller gets should this be the last attempt: the same answer, unread,
+            # as the inner transport would have handed it over (raw: still encoded as sent).
+            kept = httpx.Response(
+                status,
+                headers=headers,
+                stream=httpx.ByteStream(raw),
+                extensions=response.extensions,
+            )
         finally:
             await response.aclose()  # the connection goes back to the pool either way
-        headers = response.headers
         retry_after = retry_after_seconds(headers.get("Retry-After"), headers.get("Date"))
-        raise TransientResponse(response, status, request.method, request.url.host, retry_after)
+        raise TransientResponse(kept, status, request.method, request.url.host, retry_after)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _check_copyable(pipeline: Pipeline) -> None:
+    """Refuse a strategy with a store in a pipeline copied per host: its copies would share
+    their state through the store, by name, across every host."""
+    for strategy in pipeline.strategies:
+        if isinstance(strategy, Pipeline):
+            _check_copyable(strategy)
+        elif isinstance(strategy, Frozen) and strategy.options().get("store") is not None:
+            raise ValueError(
+                f"{strategy!r} keeps its state in a store, shared by name: copied for each "
+                "host, every host would share it. Pass per_host=False, or pipeline=a function "
+                "(scheme, host, port) -> Pipeline that names each host's strategies"
+            )
 
 
 def _fresh(strategy: Any) -> Any:

@@ -75,7 +75,12 @@ class TestRetryAfterSeconds:
             "Tue, 14 Nov 2023 22:13:50 -0000", now=lambda: 1_700_000_000.0
         ) == pytest.approx(30.0)
 
-    @pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5", "Mon, 99 Foo 2023"])
+    def test_a_number_too_large_for_a_float_is_too_long_to_wait_for(self) -> None:
+        assert retry_after_seconds("9" * 400) == float("inf")
+
+    @pytest.mark.parametrize(
+        "value", [None, "", "soon", "-5", "1.5", "Mon, 99 Foo 2023", "\u00b2", "1\u00b9"]
+    )
     def test_anything_unreadable_asks_for_nothing(self, value: str | None) -> None:
         assert retry_after_seconds(value) is None
 

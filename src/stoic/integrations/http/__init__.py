@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import datetime
 import email.utils
-import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,8 +63,8 @@ class TransientResponse(Exception):
 class HttpPolicy:
     """Which statuses are transient and which requests may be sent again (see the module doc)."""
 
-    transient_statuses: frozenset[int] = _TRANSIENT
-    idempotent_methods: frozenset[str] = _IDEMPOTENT
+    transient_statuses: AbstractSet[int] = _TRANSIENT
+    idempotent_methods: AbstractSet[str] = _IDEMPOTENT
     idempotency_header: str = "Idempotency-Key"
     max_retry_after: float = 60.0
     # Normalised copies, for the checks made on every response.
@@ -113,14 +112,14 @@ def retry_after_seconds(
     Delta-seconds (``"120"``) or an HTTP-date. A date is read against the response's own
     ``Date`` header when there is one, so a client whose clock is off waits what the server
     meant; without it, against ``now()`` (the wall clock: an HTTP-date is wall-clock time).
-    A date in the past is 0; anything unreadable is ``None``.
+    A date in the past is 0; a number too large for a float is ``math.inf`` (too long to
+    wait for); anything unreadable is ``None``.
     """
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        seconds = float(value)
-        return seconds if seconds < math.inf else None
+    if value.isascii() and value.isdigit():  # not "²": str.isdigit takes Latin-1 digits too
+        return float(value)  # inf for hundreds of digits
     when = _http_date(value)
     if when is None:
         return None
