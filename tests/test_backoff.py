@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from stoic.backoff import (
     Backoff,
+    Exponential,
     _SeedExponential as SeedExponential,
     constant,
     exponential,
@@ -187,3 +188,80 @@ class TestProperties:
         at_cap = sum(1 for d in delays if d == cap)
         assert at_cap <= 0.03 * len(delays)
         assert len(set(delays[10:])) > 0.9 * len(delays[10:])
+
+
+def growing(initial: float, cap: float, grow):  # type: ignore[no-untyped-def]
+    """The capped, unjittered sequence built step by step: what ``per_retry`` computes by n."""
+    current = initial
+    while True:
+        yield min(current, cap)
+        if current < cap:
+            current = grow(current)
+
+
+class TestPerRetry:
+    """``per_retry`` gives each delay from its retry number, as ``delays`` yields it."""
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        initial=seconds,
+        extra=seconds,
+        multiplier=st.floats(1.0, 5.0),
+        jitter=st.sampled_from(["none", "full", "equal"]),
+        seed=st.integers(0, 2**32),
+    )
+    def test_exponential_per_retry_matches_its_delays_and_the_stepwise_formula(
+        self, initial: float, extra: float, multiplier: float, jitter: str, seed: int
+    ) -> None:
+        policy = exponential(initial, multiplier, initial + extra, jitter)  # type: ignore[arg-type]
+        delay = policy.per_retry()
+        assert delay is not None
+        draws = random.Random(seed).random
+        by_number = [delay(n, draws) for n in range(1, 41)]
+        assert by_number == take(policy, 40, seed)
+        if jitter == "none":
+            stepwise = itertools.islice(
+                growing(initial, initial + extra, lambda d: d * multiplier), 40
+            )
+            assert by_number == pytest.approx(list(stepwise), rel=1e-9)
+
+    @settings(max_examples=100, deadline=None)
+    @given(initial=seconds, step=seconds, extra=seconds, seed=st.integers(0, 2**32))
+    def test_linear_per_retry_matches_its_delays_and_the_stepwise_formula(
+        self, initial: float, step: float, extra: float, seed: int
+    ) -> None:
+        policy = linear(initial, step, initial + extra)
+        delay = policy.per_retry()
+        assert delay is not None
+        by_number = [delay(n, random.Random(seed).random) for n in range(1, 41)]
+        assert by_number == take(policy, 40, seed)
+        stepwise = itertools.islice(growing(initial, initial + extra, lambda d: d + step), 40)
+        assert by_number == pytest.approx(list(stepwise), rel=1e-9)
+
+    def test_constant_and_seed_backoffs_have_one_too(self) -> None:
+        for policy in (constant(1.5), SeedExponential(1.0, 30.0, 2.0, True)):
+            delay = policy.per_retry()
+            assert delay is not None
+            draws = random.Random(7).random
+            assert [delay(n, draws) for n in range(1, 30)] == take(policy, 29, 7)
+
+    def test_far_past_the_cap_the_delay_is_the_cap(self) -> None:
+        delay = exponential(1.0, 10.0, max_delay=5.0, jitter="none").per_retry()
+        assert delay is not None
+        assert delay(10**6, random.random) == 5.0
+
+    def test_far_past_the_cap_the_seed_delay_is_the_cap(self) -> None:
+        delay = SeedExponential(1.0, 30.0, 10.0, False).per_retry()
+        assert delay is not None
+        assert delay(10**6, random.random) == 30.0
+
+    def test_kinds_whose_delays_carry_state_have_none(self) -> None:
+        assert exponential(jitter="decorrelated").per_retry() is None
+        assert (exponential() + constant(1.0)).per_retry() is None
+
+    def test_a_subclass_that_overrides_delays_has_none(self) -> None:
+        class Doubled(Exponential):
+            def delays(self, random=random.random):  # type: ignore[no-untyped-def, override]
+                return (2 * d for d in super().delays(random))
+
+        assert Doubled(1.0, 2.0, 10.0, "none").per_retry() is None

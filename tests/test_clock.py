@@ -5,12 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
 trio = pytest.importorskip("trio")
 
-from stoic import Bulkhead, RateLimiter, Retry, _clock  # noqa: E402
+from stoic import Bulkhead, RateLimiter, Retry, _clock, timeout  # noqa: E402
 from stoic.backoff import constant  # noqa: E402
 
 ASYNCIO_ONLY = "stoic runs on asyncio"
@@ -151,6 +152,30 @@ class TestUnderTrio:
 
         trio.run(main)
 
+    def test_a_zero_retry_wait_says_so_even_after_asyncio_was_used(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # A zero wait is a bare yield, which trio refuses by throwing a TypeError into it.
+        monkeypatch.setattr(_clock, "asyncio_seen", True)
+
+        async def fail() -> None:
+            raise ConnectionError
+
+        async def main() -> None:
+            with pytest.raises(RuntimeError, match=ASYNCIO_ONLY):
+                await Retry(attempts=2, backoff=constant(0.0)).call(fail)
+
+        trio.run(main)
+
+    def test_a_timeout_entered_in_process_says_so(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(_clock, "asyncio_seen", True)
+
+        async def main() -> None:
+            with pytest.raises(RuntimeError, match=ASYNCIO_ONLY):
+                await timeout(5).call(ok)
+
+        trio.run(main)
+
     def test_waiting_for_a_slot_or_a_turn_says_so(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(_clock, "asyncio_seen", True)
 
@@ -169,3 +194,13 @@ class TestUnderTrio:
 
 async def ok() -> int:
     return 1
+
+
+class TestZeroWait:
+    """A zero wait is one bare yield to the loop."""
+
+    async def test_a_type_error_thrown_into_it_under_asyncio_passes_through(self) -> None:
+        wait: Any = _clock.sleep(0)  # a generator-based coroutine: no ``__await__``
+        next(wait)
+        with pytest.raises(TypeError, match="thrown"):
+            wait.throw(TypeError("thrown"))

@@ -152,9 +152,16 @@ def _yield_once() -> Generator[None, None, None]:
     """Hand control to the event loop once: what ``asyncio.sleep(0)`` does, minus its frame.
 
     The task is rescheduled at once (``call_soon``), and a cancellation arrives here as it
-    would in ``asyncio.sleep(0)``.
+    would in ``asyncio.sleep(0)``. Under trio the bare yield is refused with a ``TypeError``
+    thrown in here, which becomes stoic's clear error: no loop lookup on the way (on Python
+    3.11 ``get_running_loop`` makes a ``getpid`` system call, as costly as the rest of a
+    retry).
     """
-    yield
+    try:
+        yield
+    except TypeError:
+        running_loop()  # raises the clear error when no asyncio loop runs here
+        raise
 
 
 def sleep(seconds: float) -> Awaitable[None]:
@@ -163,7 +170,7 @@ def sleep(seconds: float) -> Awaitable[None]:
     A plain function returning what to await, so a wait costs no extra coroutine frame.
     Even a zero wait yields once: a retry loop must stay cancellable and fair to other tasks.
     """
-    running_loop()  # under trio, say so rather than fail inside asyncio
     if testing_state.no_wait or seconds <= 0:
         return _yield_once()
+    running_loop()  # under trio, say so rather than fail inside asyncio
     return asyncio.sleep(seconds)

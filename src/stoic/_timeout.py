@@ -139,12 +139,17 @@ class Timeout(Frozen):
         return cls(**options)
 
     def _enter(self) -> tuple[asyncio.Timeout, _Deadline, Token[_Deadline | None]]:
-        _clock.running_loop()  # under trio, say so rather than fail inside asyncio
         finite = self.seconds != math.inf
         holder = _Deadline(_clock.now() + self.seconds if finite else None, _deadline.get())
         # Relative, so asyncio reads its own loop clock: right even where that clock is not
         # the one stoic plans with.
-        scope = asyncio.timeout(self.seconds if finite else None)
+        try:
+            scope = asyncio.timeout(self.seconds if finite else None)
+        except RuntimeError:
+            # asyncio's "no running event loop" under trio: say so clearly. Checked here, off
+            # the happy path: on Python 3.11 a loop lookup costs a ``getpid`` system call.
+            _clock.running_loop()
+            raise
         return scope, holder, _deadline.set(holder)
 
     def _expired(self) -> TimeoutExceeded:

@@ -2,7 +2,9 @@
 
 Policies are small frozen objects; ``policy.delays()`` starts a fresh, per-call iterator of
 delays in seconds (the wait before retry 1, 2, 3, ...), so one policy serves any number of
-concurrent calls. Build them with the lowercase factories:
+concurrent calls. Where a delay depends on the retry's number alone (every kind but
+decorrelated jitter and sums), ``policy.per_retry()`` gives that function too, so a retry
+needs no iterator. Build them with the lowercase factories:
 
 =========================================  ==================================================
 ``constant(delay=1.0)``                    the same wait every time
@@ -69,6 +71,21 @@ class Backoff:
         """A fresh, endless iterator of delays in seconds; ``random`` returns floats in [0, 1)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
+    def per_retry(self) -> Callable[[int, RandomSource], float] | None:
+        """``delay(n, random)``, the wait before retry ``n`` (1 for the first), when it
+        depends on ``n`` alone; ``None`` (the default) when each delay depends on the ones
+        before it.
+
+        ``delays(random)`` yields ``delay(1, random), delay(2, random), ...``, drawing from
+        ``random`` in the same order, so a retry loop may use either. A subclass that
+        overrides ``delays`` gets ``None`` here unless it overrides this as well.
+        """
+        return None
+
+    def _own_delays(self, cls: type[Backoff]) -> bool:
+        # Whether ``delays`` is ``cls``'s own, so that ``per_retry`` describes the sequence.
+        return type(self).delays is cls.delays
+
     def __add__(self, other: Backoff | float) -> Backoff:
         if isinstance(other, int | float):
             other = constant(other)
@@ -94,6 +111,12 @@ class Constant(Backoff):
     def delays(self, random: RandomSource = _random.random) -> Iterator[float]:
         return itertools.repeat(self.delay)
 
+    def per_retry(self) -> Callable[[int, RandomSource], float] | None:
+        return self._delay if self._own_delays(Constant) else None
+
+    def _delay(self, n: int, random: RandomSource) -> float:
+        return self.delay
+
 
 @dataclass(frozen=True, slots=True)
 class Linear(Backoff):
@@ -110,11 +133,14 @@ class Linear(Backoff):
         _check_jitter(self.jitter, _JITTERS)
 
     def delays(self, random: RandomSource = _random.random) -> Iterator[float]:
-        current, step, cap, jitter = self.initial, self.step, self.max_delay, self.jitter
-        while True:
-            yield _jittered(min(current, cap), jitter, random)
-            if current < cap:
-                current += step
+        return map(self._delay, itertools.count(1), itertools.repeat(random))
+
+    def per_retry(self) -> Callable[[int, RandomSource], float] | None:
+        return self._delay if self._own_delays(Linear) else None
+
+    def _delay(self, n: int, random: RandomSource) -> float:
+        delay = self.initial + self.step * (n - 1)
+        return _jittered(min(delay, self.max_delay), self.jitter, random)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,19 +168,28 @@ class Exponential(Backoff):
     def delays(self, random: RandomSource = _random.random) -> Iterator[float]:
         if self.jitter == "decorrelated":
             return _decorrelated(self.initial, self.multiplier, self.max_delay, random)
-        return self._plain(random)
+        return map(self._delay, itertools.count(1), itertools.repeat(random))
 
-    def _plain(self, random: RandomSource) -> Iterator[float]:
-        current, multiplier, cap, jitter = (
-            self.initial,
-            self.multiplier,
-            self.max_delay,
-            self.jitter,
-        )
-        while True:
-            yield _jittered(min(current, cap), jitter, random)
-            if current < cap:  # stop growing at the cap: no overflow however many retries
-                current *= multiplier
+    def per_retry(self) -> Callable[[int, RandomSource], float] | None:
+        if self.jitter == "decorrelated" or not self._own_delays(Exponential):
+            return None
+        return self._delay
+
+    def _delay(self, n: int, random: RandomSource) -> float:
+        cap = self.max_delay
+        try:
+            delay = self.initial * self.multiplier ** (n - 1)
+        except OverflowError:  # far past the cap, however many retries
+            delay = cap
+        jitter = self.jitter
+        if delay > cap:
+            delay = cap
+        # ``_jittered``, inlined: the default backoff is on every retried call's path.
+        if jitter == "full":
+            return delay * random()
+        if jitter == "equal":
+            return delay * (0.5 + 0.5 * random())
+        return delay
 
 
 # Polly's scaling so that the median of the first delay is ``initial``.
@@ -212,15 +247,21 @@ class _SeedExponential(Backoff):
     jitter: bool
 
     def delays(self, random: RandomSource = _random.random) -> Iterator[float]:
-        current, cap, base = self.base_delay, self.max_delay, self.exponential_base
-        while True:
-            delay = min(current, cap)
-            if self.jitter:
-                low = 0.75 * delay
-                delay = low + (min(1.25 * delay, cap) - low) * random()
-            yield delay
-            if current < cap:
-                current *= base
+        return map(self._delay, itertools.count(1), itertools.repeat(random))
+
+    def per_retry(self) -> Callable[[int, RandomSource], float] | None:
+        return self._delay
+
+    def _delay(self, n: int, random: RandomSource) -> float:
+        cap = self.max_delay
+        try:
+            delay = min(self.base_delay * self.exponential_base ** (n - 1), cap)
+        except OverflowError:
+            delay = cap
+        if self.jitter:
+            low = 0.75 * delay
+            delay = low + (min(1.25 * delay, cap) - low) * random()
+        return delay
 
 
 def constant(delay: float = 1.0) -> Backoff:

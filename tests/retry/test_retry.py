@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import logging
-from collections.abc import Awaitable, Callable
+import random as _random
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,7 +27,7 @@ from stoic._retry import (
     retry_with_backoff,
 )
 from stoic._timeout import timeout
-from stoic.backoff import constant, exponential, linear
+from stoic.backoff import Backoff, Exponential, constant, exponential, linear
 from stoic.exceptions import ResultRejected
 from stoic.testing import set_testing
 from tests.forms import around_retry, forms_of, sees_results
@@ -33,6 +35,10 @@ from tests.timeline import clock_origin, elapsed  # noqa: F401  (autouse fixture
 
 # Every async test runs with ``.call`` routed through each form (tests/forms.py).
 EVERY_FORM = forms_of(Retry, "decorator", "attempt loop", "pipeline", pipeline=around_retry)
+
+
+def fixed(value: float) -> Callable[[], float]:
+    return lambda: value
 
 
 class Flaky:
@@ -240,6 +246,29 @@ class TestBackoffTiming:
         policy = Retry(backoff=exponential(2.0, 2.0, 10.0, "full"), random=lambda: 0.5)
         await policy.call(flaky)
         assert flaky.times == [0.0, 1.0, 3.0]
+
+    async def test_a_backoff_whose_delays_carry_state_is_followed(self) -> None:
+        flaky = Flaky(*[ConnectionError() for _ in range(4)])
+        backoff = exponential(1.0, 2.0, 10.0, "decorrelated")
+        expected = list(itertools.accumulate(itertools.islice(backoff.delays(fixed(0.3)), 4)))
+        await Retry(attempts=5, backoff=backoff, random=fixed(0.3)).call(flaky)
+        assert flaky.times == pytest.approx([0.0, *expected])
+
+    async def test_a_backoff_subclass_overriding_delays_is_followed(self) -> None:
+        class Tripled(Backoff):
+            def delays(self, random: Callable[[], float] = _random.random) -> Iterator[float]:
+                return itertools.count(3.0, 3.0)
+
+        class FromExponential(Exponential):
+            def delays(self, random: Callable[[], float] = _random.random) -> Iterator[float]:
+                return itertools.repeat(0.5)
+
+        flaky = Flaky(ConnectionError(), ConnectionError())
+        await Retry(backoff=Tripled()).call(flaky)
+        assert flaky.times == [0.0, 3.0, 9.0]
+        flaky = Flaky(ConnectionError(), ConnectionError())
+        await Retry(backoff=FromExponential(4.0, 2.0, 10.0, "none")).call(flaky)
+        assert [t - flaky.times[0] for t in flaky.times] == [0.0, 0.5, 1.0]
 
     async def test_max_delay_caps_every_wait(self) -> None:
         flaky = Flaky(ConnectionError())
@@ -819,6 +848,17 @@ class TestRetryAfterHint:
         assert retry_after_hint(dated) is None
         assert retry_after_hint(ValueError()) is None
         assert retry_after_hint(SimpleNamespace(retry_after=-1)) is None
+
+    def test_headers_without_a_get_method_are_no_hint(self) -> None:
+        from types import SimpleNamespace
+
+        assert retry_after_hint(SimpleNamespace(headers=["Retry-After: 3"])) is None
+
+    def test_empty_response_headers_fall_back_to_the_outcome_s_own(self) -> None:
+        from types import SimpleNamespace
+
+        exc = SimpleNamespace(response=SimpleNamespace(headers={}), headers={"Retry-After": "4"})
+        assert retry_after_hint(exc) == 4.0
 
 
 class TestAttemptCompleted:

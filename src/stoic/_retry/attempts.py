@@ -2,11 +2,12 @@
 
 ``Retry.__aiter__`` hands out an ``Attempts``; each ``Attempt`` is a ``with`` block whose
 exception the policy retries (suppresses) or lets through with a note. The third driver of
-the decision core (``plan.Plan``), after ``Retry.call`` and the decorator.
+the decision core (``plan.next_delay``), after ``Retry.call`` and the decorator.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextvars import Token
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from stoic._classify import never_handled, note
 from stoic._context import attempt_var
 from stoic._events import emit, global_listeners, pipeline_listeners
 from stoic._retry.events import RetryScheduled
-from stoic._retry.plan import NO_RESULT, NOT_RETRIED, Plan
+from stoic._retry.plan import NO_RESULT, NOT_RETRIED, deadline_of, next_delay
 
 if TYPE_CHECKING:
     from stoic._retry.policy import Retry
@@ -65,26 +66,33 @@ class Attempt:
 
 
 class Attempts:
-    """The per-loop state of ``async for attempt in policy``: the third driver of ``Plan``.
+    """The per-loop state of ``async for attempt in policy``: the third driver of the
+    decision core.
 
-    The plan is made at the first failure, as in ``call``: a loop whose first block
+    The deadline is looked up at the first failure, as in ``call``: a loop whose first block
     succeeds pays for no backoff sequence and no deadline lookup.
     """
 
     __slots__ = (
+        "_deadline",
         "_delay",
+        "_delays",
         "_done",
+        "_failed",
         "_listening",
         "_number",
-        "_plan",
         "_policy",
+        "_since",
         "_start",
         "_started",
     )
 
     def __init__(self, policy: Retry) -> None:
         self._policy = policy
-        self._plan: Plan | None = None
+        self._failed = False  # whether a block has failed yet: the deadline is then known
+        self._deadline: float | None = None
+        self._delays: Iterator[float] | None = None
+        self._since = 0.0
         self._delay: float | None = None
         self._done = False
         self._number = 0
@@ -133,23 +141,24 @@ class Attempts:
                 note(exc, NOT_RETRIED, f"{NOT_RETRIED}: attempt {self._number} raised it")
             return False
         now = _clock.now()
-        plan = self._plan
-        if plan is None:
+        if not self._failed:
+            self._failed = True
+            self._since = now
             # The deadline counts from the loop's start (read whenever there is a deadline).
-            plan = self._plan = policy._new_plan(
-                self._start if policy.deadline is not None else now
-            )
-            plan.since = now
-        plan.attempt = self._number
-        self._delay = plan.next_delay(exc, NO_RESULT, now)
-        if self._delay is None:
+            self._deadline = deadline_of(policy, self._start)
+            if policy._per_retry is None:
+                self._delays = policy.backoff.delays(policy._random)
+        number = self._number
+        delay = next_delay(policy, number, self._deadline, self._delays, exc, NO_RESULT, now)
+        if isinstance(delay, str):
             self._done = True
             # Adds the note; ``exc`` propagates as is.
-            policy._give_up(plan, now, exc, NO_RESULT, listening)
+            policy._give_up(number, now - self._since, exc, NO_RESULT, listening, delay)
             return False
+        self._delay = delay
         if listening:
             emit(
                 policy._listeners,
-                RetryScheduled(policy.name, plan.attempt, self._delay, now - plan.since, exc, None),
+                RetryScheduled(policy.name, number, delay, now - self._since, exc, None),
             )
         return True

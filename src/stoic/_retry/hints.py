@@ -16,10 +16,16 @@ def retry_after_hint(outcome: object) -> float | None:
     when there is none, or for the HTTP-date form, which would need the wall clock.
     """
     value = getattr(outcome, "retry_after", None)
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if value is not None and isinstance(value, _NUMBERS) and not isinstance(value, bool):
         return _finite_seconds(value)
+    # Each lookup on a missing attribute is cheap, but this runs on every retried failure:
+    # skip the ones that cannot succeed.
     response = getattr(outcome, "response", None)
-    headers = getattr(response, "headers", None) or getattr(outcome, "headers", None)
+    headers = None if response is None else getattr(response, "headers", None)
+    if not headers:
+        headers = getattr(outcome, "headers", None)
+        if headers is None:
+            return None
     getter = getattr(headers, "get", None)
     if getter is None:
         return None
@@ -29,6 +35,9 @@ def retry_after_hint(outcome: object) -> float | None:
     if isinstance(header, str) and header.strip().isdigit():
         return _finite_seconds(float(header.strip()))
     return None
+
+
+_NUMBERS = (int, float)
 
 
 def _finite_seconds(value: float) -> float | None:

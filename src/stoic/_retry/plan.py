@@ -1,14 +1,19 @@
 """The retry decision core: when to try again, and when to give up.
 
-Synchronous and free of asyncio (a failing ``delay_hint`` is logged, never raised): the
-drivers (``Retry.call``, its decorator form and the ``async for`` loop) wait and run the
-attempts; a sync driver or another event loop can reuse it as it is.
+Two functions, synchronous and free of asyncio (a failing ``delay_hint`` is logged, never
+raised): ``deadline_of`` once a call has failed, ``next_delay`` after each failed attempt.
+The state of a call (the attempt number, its deadline, a stateful backoff's iterator) is
+the driver's: ``Retry.call``, its decorator form and the ``async for`` loop hold it, wait
+and run the attempts; a sync driver or another event loop can reuse the core as it is.
+Functions rather than a per-call object: the core runs on every retried call, and on
+Python 3.11 making an object and calling its methods cost ~200 ns more (``make bench``,
+``retry_backoffs``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stoic import _clock, _validate
 from stoic._clock import testing_state
@@ -16,7 +21,10 @@ from stoic._events import logger
 from stoic._retry.events import GiveUpReason
 from stoic._timeout import current_deadline
 
-__all__ = ["GAVE_UP", "NOT_RETRIED", "NO_RESULT", "Plan"]
+if TYPE_CHECKING:
+    from stoic._retry.policy import Retry
+
+__all__ = ["GAVE_UP", "NOT_RETRIED", "NO_RESULT", "deadline_of", "next_delay"]
 
 #: What a driver passes as the result of an attempt that raised.
 NO_RESULT: Any = object()
@@ -25,72 +33,50 @@ GAVE_UP = "stoic: gave up"
 NOT_RETRIED = "stoic: not retried"
 
 
-class Plan:
-    """The retry decision for one call: attempts made, the deadline, the backoff sequence.
+def deadline_of(options: Retry, start: float) -> float | None:
+    """The deadline of a call that started at ``start``: the policy's ``deadline`` counted
+    from it, or an enclosing timeout's when that is earlier; ``None`` for neither."""
+    outer = current_deadline()
+    own = options.deadline
+    if own is None:
+        return outer
+    own += start
+    return own if outer is None or own < outer else outer
 
-    Synchronous and free of asyncio: ``next_delay`` says how long to wait before the next
-    attempt, or ``None`` to give up (``reason`` says why). Made only once a call has failed,
-    so the happy path never pays for it. The drivers (``Retry.call``, the decorator, the
-    ``async for`` loop) own the waiting, the attempts and the events.
+
+def next_delay(
+    options: Retry,
+    attempt: int,
+    deadline: float | None,
+    delays: Iterator[float] | None,
+    exc: BaseException | None,
+    result: Any,
+    now: float,
+) -> float | GiveUpReason:
+    """Seconds to wait before attempt ``attempt + 1``, or why to give up instead.
+
+    ``attempt`` (from 1) just failed at ``now``, raising ``exc``, or returning ``result``
+    that ``on_result`` rejected (``exc`` is then ``None``). ``delays``: the backoff's
+    iterator for this call when it has no ``per_retry`` function (else ``None``).
     """
-
-    __slots__ = (
-        "attempt",
-        "deadline",
-        "delays",
-        "hint",
-        "limit",
-        "max_delay",
-        "reason",
-        "since",
-        "start",
-    )
-
-    def __init__(
-        self,
-        start: float,
-        attempts: int,
-        delays: Iterator[float],
-        max_delay: float,
-        deadline: float | None,
-        hint: Callable[[Any], float | None] | None,
-    ) -> None:
-        """``deadline``: seconds from ``start`` the policy allows (an enclosing timeout's
-        deadline bounds it too); ``hint``: the outcome's own wait, or ``None`` for the
-        backoff's. ``since``, the end of the first failed attempt, is what ``elapsed``
-        counts from."""
-        self.start = start
-        self.since = start
-        self.attempt = 1
-        self.reason: GiveUpReason = "attempts"
-        self.delays = delays
-        self.hint = hint
-        self.max_delay = max_delay
-        self.limit = attempts  # testing mode may cap it further, read at each decision
-        own = None if deadline is None else start + deadline
-        outer = current_deadline()
-        self.deadline = outer if own is None or (outer is not None and outer <= own) else own
-
-    def next_delay(self, exc: BaseException | None, result: Any, now: float) -> float | None:
-        """Seconds to wait before attempt ``attempt + 1``, or ``None`` to give up."""
-        if self.attempt >= self.limit or (
-            testing_state.attempts is not None and self.attempt >= testing_state.attempts
-        ):
-            self.reason = "attempts"
-            return None
-        delay = next(self.delays)
-        if self.hint is not None:
-            hint = _read_hint(self.hint, result if exc is None else exc)
-            if hint is not None:
-                delay = hint
-        if delay > self.max_delay:
-            delay = self.max_delay
-        if testing_state.no_wait:
-            delay = 0.0
-        if self.deadline is not None and _clock.reached(now + delay, self.deadline):
-            self.reason = "deadline"
-            return None
-        return delay
+    if attempt >= options.attempts or (
+        testing_state.attempts is not None and attempt >= testing_state.attempts
+    ):
+        return "attempts"
+    per_retry = options._per_retry
+    delay = per_retry(attempt, options._random) if delays is None else next(delays)  # type: ignore[misc]
+    hint = options.delay_hint
+    if hint is not None:
+        hinted = _read_hint(hint, result if exc is None else exc)
+        if hinted is not None:
+            delay = hinted
+    if delay > options.max_delay:
+        delay = options.max_delay
+    if testing_state.no_wait:
+        delay = 0.0
+    if deadline is not None and _clock.reached(now + delay, deadline):
+        return "deadline"
+    return delay
 
 
 def _read_hint(delay_hint: Callable[[Any], object], outcome: Any) -> float | None:

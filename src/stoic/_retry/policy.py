@@ -53,9 +53,9 @@ from stoic._events import (
     validate_listeners,
 )
 from stoic._retry.attempts import Attempts
-from stoic._retry.events import RetryGaveUp, RetryScheduled, new_attempt_completed
+from stoic._retry.events import GiveUpReason, RetryGaveUp, RetryScheduled, new_attempt_completed
 from stoic._retry.matching import KNOWN_MAX, matched_by_type, overlap
-from stoic._retry.plan import GAVE_UP, NO_RESULT, NOT_RETRIED, Plan
+from stoic._retry.plan import GAVE_UP, NO_RESULT, NOT_RETRIED, deadline_of, next_delay
 from stoic._strategy import Frozen, P, T, set_field as _set
 from stoic.backoff import Backoff, exponential
 from stoic.exceptions import ResultRejected
@@ -101,6 +101,7 @@ class Retry(Frozen):
         "_listeners",
         "_match",
         "_on",
+        "_per_retry",
         "_random",
         "attempts",
         "backoff",
@@ -121,6 +122,7 @@ class Retry(Frozen):
     _match: Matcher
     _known: dict[type[BaseException], None]
     _listeners: tuple[Listener, ...]
+    _per_retry: Callable[[int, Callable[[], float]], float] | None
     _random: Callable[[], float]
 
     def __init__(
@@ -157,7 +159,11 @@ class Retry(Frozen):
         # matcher's verdicts, filled in place (see ``_retryable``), not state.
         _set(self, "_known", {})
         _set(self, "on_result", on_result)
-        _set(self, "backoff", _DEFAULT_BACKOFF if backoff is None else backoff)
+        backoff = _DEFAULT_BACKOFF if backoff is None else backoff
+        _set(self, "backoff", backoff)
+        # The backoff's delay as a function of the retry's number, when it has one: a retry
+        # then starts no iterator (``Plan.next_delay``).
+        _set(self, "_per_retry", backoff.per_retry())
         _set(self, "deadline", deadline)
         _set(self, "delay_hint", delay_hint)
         _set(self, "max_delay", max_delay)
@@ -394,33 +400,36 @@ class Retry(Frozen):
         if listening:
             self._attempt_done(1, start, exc, exc is None)
         # The deadline counts from the call's start (read whenever there is a deadline).
-        plan = self._new_plan(start if self.deadline is not None else failed_at)
-        plan.since = now = failed_at
+        deadline = deadline_of(self, start)
+        # A backoff whose delays carry state needs its iterator; the others, only ``n``.
+        delays = None if self._per_retry is not None else self.backoff.delays(self._random)
+        attempt, now = 1, failed_at
         in_context: Token[int] | None = None
         try:
             while True:
-                delay = plan.next_delay(exc, result, now)
-                if delay is None:
-                    raise self._give_up(plan, now, exc, result, listening)
+                delay = next_delay(self, attempt, deadline, delays, exc, result, now)
+                if isinstance(delay, str):
+                    raise self._give_up(attempt, now - failed_at, exc, result, listening, delay)
                 if listening:
                     emit(
                         self._listeners,
                         RetryScheduled(
-                            self.name, plan.attempt, delay, now - failed_at, exc, _result(result)
+                            self.name, attempt, delay, now - failed_at, exc, _result(result)
                         ),
                     )
                 # Not held while waiting: a live exception keeps its traceback's frames alive
                 # for the whole wait (in a hand-written loop, holding it cost ~10% per call).
                 exc = None
                 await _clock.sleep(delay)
-                plan.attempt += 1
-                if in_context is None:
-                    in_context = attempt_var.set(plan.attempt)
-                else:
-                    attempt_var.set(plan.attempt)
                 # Asked again for each attempt (cheap, off the happy path): a listener added
-                # while the call runs sees the rest of it.
+                # while the call runs sees the rest of it. Asked before the context changes:
+                # setting a context variable empties every variable's lookup cache.
                 listening = self._listeners or global_listeners or _pipeline_listeners()
+                attempt += 1
+                if in_context is None:
+                    in_context = attempt_var.set(attempt)
+                else:
+                    attempt_var.set(attempt)
                 started = _clock.now() if listening else 0.0
                 try:
                     # ``fn(*args, **kwargs)`` copies ``kwargs`` into a new dict on every call.
@@ -428,22 +437,22 @@ class Retry(Frozen):
                 except BaseException as error:
                     if type(error) not in self._known and not self._retryable(error, fn, args):
                         if listening:
-                            self._attempt_done(plan.attempt, started, error, False)
+                            self._attempt_done(attempt, started, error, False)
                         if not never_handled(error):  # cancellation passes untouched
                             note(
                                 error,
                                 NOT_RETRIED,
-                                f"{NOT_RETRIED}: attempt {plan.attempt} raised it",
+                                f"{NOT_RETRIED}: attempt {attempt} raised it",
                             )
                         raise
                     if listening:
-                        self._attempt_done(plan.attempt, started, error, False)
+                        self._attempt_done(attempt, started, error, False)
                     exc, result = error, NO_RESULT
                     now = _clock.now()
                     continue
                 rejected = self.on_result is not None and self.on_result(result)
                 if listening:
-                    self._attempt_done(plan.attempt, started, None, rejected)
+                    self._attempt_done(attempt, started, None, rejected)
                 if rejected:
                     exc = None
                     now = _clock.now()
@@ -455,17 +464,6 @@ class Retry(Frozen):
             # The exception's traceback holds this frame: drop the frame's hold on it, or
             # each retried call would leave a reference cycle for the garbage collector.
             exc = None
-
-    def _new_plan(self, start: float) -> Plan:
-        """The decision core for one call that failed once, started at ``start``."""
-        return Plan(
-            start,
-            self.attempts,
-            self.backoff.delays(self._random),
-            self.max_delay,
-            self.deadline,
-            self.delay_hint,
-        )
 
     def _attempt_done(
         self, attempt: int, started: float, exc: BaseException | None, rejected: bool
@@ -481,27 +479,30 @@ class Retry(Frozen):
         emit(self._listeners, new_attempt_completed(self.name, attempt, duration, outcome, exc))
 
     def _give_up(
-        self, plan: Plan, now: float, exc: BaseException | None, result: Any, listening: object
+        self,
+        attempts: int,
+        elapsed: float,
+        exc: BaseException | None,
+        result: Any,
+        listening: object,
+        reason: GiveUpReason,
     ) -> BaseException:
-        """Emit ``RetryGaveUp``; return what to raise: ``exc`` noted, or ``ResultRejected``."""
-        elapsed = now - plan.since
+        """Emit ``RetryGaveUp`` after ``attempts``, ``elapsed`` seconds after the first
+        failure; return what to raise: ``exc`` noted, or ``ResultRejected``."""
         if listening:
             emit(
                 self._listeners,
-                RetryGaveUp(self.name, plan.attempt, elapsed, exc, _result(result), plan.reason),
+                RetryGaveUp(self.name, attempts, elapsed, exc, _result(result), reason),
             )
         why = (
-            "the deadline allows no further attempt"
-            if plan.reason == "deadline"
-            else "no attempts left"
+            "the deadline allows no further attempt" if reason == "deadline" else "no attempts left"
         )
         if exc is None:
-            rejected = ResultRejected(result, plan.attempt, elapsed)
+            rejected = ResultRejected(result, attempts, elapsed)
             rejected.add_note(f"{GAVE_UP}: {why}")
             return rejected
         text = (
-            f"{GAVE_UP} after {plan.attempt} attempt(s), {elapsed:.3f}s after the first "
-            f"failure: {why}"
+            f"{GAVE_UP} after {attempts} attempt(s), {elapsed:.3f}s after the first failure: {why}"
         )
         note(exc, GAVE_UP, text)
         return exc
