@@ -159,11 +159,14 @@ class Retry(Frozen):
         # matcher's verdicts, filled in place (see ``_retryable``), not state.
         _set(self, "_known", {})
         _set(self, "on_result", on_result)
-        backoff = _DEFAULT_BACKOFF if backoff is None else backoff
-        _set(self, "backoff", backoff)
         # The backoff's delay as a function of the retry's number, when it has one: a retry
-        # then starts no iterator (``Plan.next_delay``).
-        _set(self, "_per_retry", backoff.per_retry())
+        # then starts no iterator (``plan.next_delay``).
+        if backoff is None:
+            _set(self, "backoff", _DEFAULT_BACKOFF)
+            _set(self, "_per_retry", _DEFAULT_PER_RETRY)
+        else:
+            _set(self, "backoff", backoff)
+            _set(self, "_per_retry", backoff.per_retry())
         _set(self, "deadline", deadline)
         _set(self, "delay_hint", delay_hint)
         _set(self, "max_delay", max_delay)
@@ -531,3 +534,4 @@ _pipeline_listeners = pipeline_listeners.get
 _DEFAULT_RANDOM = random.random  # the parameter shadows the module in ``__init__``
 # Backoffs are immutable: every policy without one of its own shares this one.
 _DEFAULT_BACKOFF = exponential()
+_DEFAULT_PER_RETRY = _DEFAULT_BACKOFF.per_retry()
