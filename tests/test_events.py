@@ -3,8 +3,10 @@ dataclass's own, for every event class stoic has."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
+import pickle
 from typing import Any
 
 import pytest
@@ -64,6 +66,23 @@ class TestFastNew:
         event = fast_new(cls)(*_values(cls))
         with pytest.raises(dataclasses.FrozenInstanceError):
             event.name = "changed"  # type: ignore[misc]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del event.name
+
+    def test_copies_pickles_and_replaces_as_the_dataclass_does(self, cls: type[Event]) -> None:
+        event = fast_new(cls)(*_values(cls))
+        for other in (copy.copy(event), copy.deepcopy(event), pickle.loads(pickle.dumps(event))):
+            assert type(other) is cls
+            assert other == event
+        changed = dataclasses.replace(event, name="other")
+        assert type(changed) is cls
+        assert changed.name == "other"
+
+    def test_two_events_share_nothing(self, cls: type[Event]) -> None:
+        make = fast_new(cls)
+        first, second = make(*_values(cls)), make(*[f"{v}-2" for v in _values(cls)])
+        assert first != second
+        assert first == cls(*_values(cls))
 
 
 def test_the_hot_path_events_use_it() -> None:
