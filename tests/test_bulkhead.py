@@ -769,6 +769,26 @@ class TestFixedLimit:
     def test_a_fixed_limits_repr_shows_its_limit(self) -> None:
         assert repr(Bulkhead(3).limit) == "FixedLimit(3)"
 
+    @pytest.mark.parametrize("bad", [0, -1, True, 2.0, "3"])
+    def test_a_fixed_limit_is_an_int_of_at_least_one(self, bad: Any) -> None:
+        with pytest.raises(ValueError, match=r"limit must be an int >= 1"):
+            FixedLimit(bad)
+
+    def test_a_fixed_limit_never_moves(self) -> None:
+        limit = Bulkhead(3).limit
+        with pytest.raises(AttributeError, match="never moves"):
+            limit.limit = 5  # type: ignore[misc]
+        assert Bulkhead(3).max_concurrent == 3
+
+    def test_a_fixed_limit_pickles_and_copies(self) -> None:
+        import copy
+        import pickle
+
+        limit = FixedLimit(4)
+        assert pickle.loads(pickle.dumps(limit)) == limit
+        assert copy.deepcopy(limit) == limit
+        assert Bulkhead(limit).max_concurrent == 4
+
 
 class _MovableLimit:
     """A ``ConcurrencyLimit`` whose value the test moves, as an adaptive limit would."""
@@ -817,6 +837,79 @@ class TestLimitReadAtEachAdmission:
         gate.set()
         await asyncio.gather(first, second)
         assert bulkhead.statistics().running == 0
+
+
+@pytest.mark.forms("call")
+class TestMovingLimitAndTheQueue:
+    """A limit that moves while calls wait: the queue is served first, as far as it allows."""
+
+    async def test_a_raised_limit_serves_the_waiters_before_a_newcomer(self) -> None:
+        limit = _MovableLimit(1)
+        bulkhead = Bulkhead(limit, max_waiting=5)
+        gate = Gate()
+        tasks = [asyncio.create_task(bulkhead.call(gate.work, i)) for i in range(3)]
+        await settle()
+        assert gate.started == [0]
+        limit.limit = 3
+        tasks.append(asyncio.create_task(bulkhead.call(gate.work, 3)))  # the newcomer
+        await settle()
+        assert gate.started == [0, 1, 2]  # the room went to the oldest waiters
+        assert stats(bulkhead) == (3, 1)
+        gate.open()
+        assert await asyncio.gather(*tasks) == [0, 1, 2, 3]
+        assert stats(bulkhead) == (0, 0)
+        assert bulkhead.statistics().admitted == 4
+
+    async def test_a_release_under_a_raised_limit_serves_as_many_waiters_as_there_is_room(
+        self,
+    ) -> None:
+        limit = _MovableLimit(1)
+        bulkhead = Bulkhead(limit, max_waiting=5)
+        first, rest = asyncio.Event(), Gate()
+
+        async def holder() -> None:
+            await first.wait()
+
+        tasks = [asyncio.create_task(bulkhead.call(holder))]
+        await settle()
+        tasks += [asyncio.create_task(bulkhead.call(rest.work, i)) for i in range(4)]
+        await settle()
+        limit.limit = 3
+        first.set()  # one release, room for three
+        await settle()
+        assert rest.started == [0, 1, 2]
+        assert stats(bulkhead) == (3, 1)
+        rest.open()
+        await asyncio.gather(*tasks)
+        assert stats(bulkhead) == (0, 0)
+
+    async def test_a_lowered_limit_hands_no_slot_until_running_is_below_it(self) -> None:
+        limit = _MovableLimit(3)
+        bulkhead = Bulkhead(limit, max_waiting=5)
+        events = [asyncio.Event() for _ in range(3)]
+        waiting = Gate()
+
+        async def hold(index: int) -> None:
+            await events[index].wait()
+
+        holders = [asyncio.create_task(bulkhead.call(hold, i)) for i in range(3)]
+        await settle()
+        queued = asyncio.create_task(bulkhead.call(waiting.work, 0))
+        await settle()
+        limit.limit = 1
+        events[0].set()
+        await settle()
+        assert waiting.started == []  # two still run: above the new limit of one
+        assert stats(bulkhead) == (2, 1)
+        events[1].set()
+        await settle()
+        assert waiting.started == []  # one runs: the limit
+        events[2].set()
+        await settle()
+        assert waiting.started == [0]
+        waiting.open()
+        await asyncio.gather(*holders, queued)
+        assert stats(bulkhead) == (0, 0)
 
 
 class TestOptionNames:

@@ -29,7 +29,7 @@ import functools
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, Protocol
 
 from stoic import _clock, _validate
 from stoic._classify import check_awaited
@@ -91,33 +91,60 @@ class ConcurrencyLimit(Protocol):
 
 
 class FixedLimit:
-    """A ``ConcurrencyLimit`` that never moves."""
+    """A ``ConcurrencyLimit`` that never moves (read-only)."""
 
-    __slots__ = ("limit",)
+    __slots__ = ("_limit",)
+    _limit: int
 
     def __init__(self, limit: int) -> None:
-        self.limit = limit
+        object.__setattr__(self, "_limit", _validate.count(limit, "limit"))
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a FixedLimit never moves; make a new one, not {name}={value!r}")
 
     def __repr__(self) -> str:
-        return f"FixedLimit({self.limit})"
+        return f"FixedLimit({self._limit})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, FixedLimit) and other.limit == self.limit
+        return isinstance(other, FixedLimit) and other.limit == self._limit
 
     def __hash__(self) -> int:
-        return hash(self.limit)
+        return hash(self._limit)
+
+    def __reduce__(self) -> tuple[type[FixedLimit], tuple[int]]:
+        return FixedLimit, (self._limit,)
 
 
 class Slots:
     """A bulkhead's state: the running calls, the queue behind them, and the totals.
 
-    A call admitted without waiting does ``running += 1; admitted += 1`` and, when it ends,
-    ``release()``, or ``running -= 1`` when no call waits (what ``release`` comes to then).
+    The fast path admits a call with ``running += 1; admitted += 1`` while
+    ``running < cap``, and when it ends calls ``release()``, or does ``running -= 1`` when
+    no call waits (what ``release`` comes to then). Everything else (the first call, a full
+    bulkhead, a queue) takes the bulkhead's slow path.
+
+    ``cap`` makes one comparison stand for three: it is 0 until the first call has checked
+    that asyncio runs it (``armed``), and it is never above ``running`` while calls wait,
+    so a newcomer never passes them. With a fixed limit ``cap`` is that limit: a queue only
+    forms when every slot is taken, and a released slot goes straight to a waiter, so it
+    stays full until the queue is empty. A limit that moves is read at every admission
+    (``MovingSlots``).
     """
 
-    __slots__ = ("admitted", "rejected", "running", "waiters")
+    __slots__ = ("admitted", "armed", "limit", "rejected", "running", "waiters")
 
-    def __init__(self) -> None:
+    if TYPE_CHECKING:  # each subclass has its own: an attribute, or a property
+
+        @property
+        def cap(self) -> int: ...
+
+    def __init__(self, limit: ConcurrencyLimit) -> None:
+        self.limit = limit
+        self.armed = False
         self.running = 0
         # Futures of queued calls, oldest first. A future resolves to True when a slot is
         # handed to it and to False when its wait timed out; both remove it from the queue
@@ -126,24 +153,49 @@ class Slots:
         self.admitted = 0
         self.rejected = 0
 
+    def arm(self) -> None:
+        """The first call has seen asyncio run it: from now on, the fast path admits."""
+        self.armed = True
+
     def release(self) -> None:
         """Give a slot back: straight to the oldest live waiter, else to the pool."""
+        if self.waiters:
+            self.serve(1)
+        else:
+            self.running -= 1
+
+    def serve(self, returned: int) -> None:
+        """Hand slots to the oldest live waiters while the limit (read now) leaves room,
+        counting ``returned`` slots being given back.
+
+        A returned slot passes straight on, never free, so nobody can barge in. With a
+        fixed limit that is one slot per release; a limit raised since the calls queued
+        serves more of them at once, and one lowered hands none until ``running`` is below it.
+        """
+        room = self.limit.limit - self.running + returned
+        handed = 0
+        while handed < room and self._hand_to_next():
+            handed += 1
+        self.running += handed - returned
+
+    def _hand_to_next(self) -> bool:
+        """Give a slot to the oldest live waiter; False when none is left."""
         waiters = self.waiters
         while waiters:
             waiter = waiters.popleft()
-            if not waiter.done():
-                # The slot passes on without ever being free, so nobody can barge in.
-                loop = waiter.get_loop()
-                if loop is _running_loop():
-                    waiter.set_result(True)
-                else:
-                    # A waiter of another event loop (thread): wake that loop, thread-safely.
-                    try:
-                        loop.call_soon_threadsafe(self._hand_over, waiter)
-                    except RuntimeError:  # that loop is closed: its waiter never runs again
-                        continue
-                return
-        self.running -= 1
+            if waiter.done():
+                continue
+            loop = waiter.get_loop()
+            if loop is _running_loop():
+                waiter.set_result(True)
+            else:
+                # A waiter of another event loop (thread): wake that loop, thread-safely.
+                try:
+                    loop.call_soon_threadsafe(self._hand_over, waiter)
+                except RuntimeError:  # that loop is closed: its waiter never runs again
+                    continue
+            return True
+        return False
 
     def _hand_over(self, waiter: asyncio.Future[bool]) -> None:
         """A slot released on another loop reaches ``waiter``'s; pass it on if it left."""
@@ -151,6 +203,40 @@ class Slots:
             self.release()
         else:
             waiter.set_result(True)
+
+
+class FixedSlots(Slots):
+    """``Slots`` of a ``FixedLimit``: ``cap`` is a plain attribute, set when armed."""
+
+    __slots__ = ("cap",)
+    cap: int
+
+    def __init__(self, limit: ConcurrencyLimit) -> None:
+        super().__init__(limit)
+        self.cap = 0
+
+    def arm(self) -> None:
+        self.armed = True
+        self.cap = self.limit.limit
+
+
+class MovingSlots(Slots):
+    """``Slots`` of a limit that may move: ``cap`` reads it, at every admission."""
+
+    __slots__ = ()
+
+    @property
+    def cap(self) -> int:
+        # While calls wait, a newcomer finds no room and takes the slow path, which serves
+        # the queue first: a raised limit goes to the oldest waiters.
+        if self.waiters or not self.armed:
+            return 0
+        return self.limit.limit
+
+
+def new_slots(limit: ConcurrencyLimit) -> Slots:
+    """The state of a bulkhead limited by ``limit``."""
+    return FixedSlots(limit) if type(limit) is FixedLimit else MovingSlots(limit)
 
 
 class Bulkhead(Frozen):
@@ -210,7 +296,7 @@ class Bulkhead(Frozen):
         )
         _set(self, "_name", _validate.name(name))
         _set(self, "_listeners", validate_listeners(listeners))
-        _set(self, "_slots", Slots())
+        _set(self, "_slots", new_slots(self._limit))
 
     def options(self) -> dict[str, Any]:
         limit = self._limit
@@ -312,11 +398,8 @@ class Bulkhead(Frozen):
 
         Returns what ``fn`` returns and raises what it raises.
         """
-        if not _clock.asyncio_seen:
-            _clock.first_call()
         slots = self._slots
-        # The limit is read at each admission: an adaptive one may have moved.
-        if slots.running < self._limit.limit and not slots.waiters:
+        if slots.running < slots.cap:  # see ``Slots``: a free slot, nobody queued, armed
             slots.running += 1
             slots.admitted += 1
         else:
@@ -328,21 +411,19 @@ class Bulkhead(Frozen):
             raise
         finally:
             if slots.waiters:
-                self._slots.release()
+                slots.release()
             else:
                 slots.running -= 1
 
     def _decorate(self, fn: Callable[P, Awaitable[T]], /) -> Callable[P, Coroutine[Any, Any, T]]:
         """The decorator form: every call takes a slot (as ``call``)."""
-        slots, limit = self._slots, self._limit
+        slots = self._slots
         wait_for_slot, release = self._wait_for_slot, slots.release
 
         # The body of ``call``, inlined: one coroutine per call instead of two.
         @functools.wraps(fn)
         async def bounded(*args: P.args, **kwargs: P.kwargs) -> T:
-            if not _clock.asyncio_seen:
-                _clock.first_call()
-            if slots.running < limit.limit and not slots.waiters:
+            if slots.running < slots.cap:
                 slots.running += 1
                 slots.admitted += 1
             else:
@@ -361,10 +442,8 @@ class Bulkhead(Frozen):
         return bounded
 
     async def __aenter__(self) -> None:
-        if not _clock.asyncio_seen:
-            _clock.first_call()
         slots = self._slots
-        if slots.running < self._limit.limit and not slots.waiters:
+        if slots.running < slots.cap:
             slots.running += 1
             slots.admitted += 1
         else:
@@ -380,7 +459,20 @@ class Bulkhead(Frozen):
         return sum(1 for waiter in tuple(self._slots.waiters) if not waiter.done())
 
     async def _wait_for_slot(self) -> None:
-        waiters = self._slots.waiters
+        """Admission's slow path: the first call, a full bulkhead, calls queued."""
+        slots = self._slots
+        if not slots.armed:
+            # Under trio, a clear error on the first call rather than at the first wait.
+            if not _clock.asyncio_seen:
+                _clock.first_call()
+            slots.arm()
+        if slots.waiters:
+            slots.serve(0)  # a limit raised since they queued: their turn first
+        if not slots.waiters and slots.running < slots.limit.limit:
+            slots.running += 1
+            slots.admitted += 1
+            return
+        waiters = slots.waiters
         if len(waiters) >= self._max_waiting:
             # Slow path only: drop cancelled waiters whose tasks have not run yet.
             live = deque(waiter for waiter in tuple(waiters) if not waiter.done())

@@ -20,7 +20,7 @@ act (``tests/forms.py``).
 
 It reads the strategies through their named interfaces only: ``Retry.resume`` and
 ``Retry.listeners``, ``CircuitBreaker.controller`` (a ``BreakerController``) and
-``Bulkhead.slots`` / ``Bulkhead.limit``. Exact classes only: a subclass may override
+``Bulkhead.slots`` (its ``cap`` and counts). Exact classes only: a subclass may override
 ``call``, which this layer would bypass.
 """
 
@@ -101,7 +101,6 @@ def _fused(
     # A bulkhead or breaker left out is one that is always free: the fast path never asks.
     core = breaker.controller if breaker is not None else None
     slots = bulkhead.slots if bulkhead is not None else None
-    limit = bulkhead.limit if bulkhead is not None else None
     listened = retry is not None
     pipeline_get = pipeline_listeners.get
 
@@ -112,7 +111,7 @@ def _fused(
         if (
             (listened and (global_listeners or pipeline_get()))
             or (core is not None and core.closed_epoch < 0)
-            or (slots is not None and (slots.waiters or slots.running >= limit.limit))  # type: ignore[union-attr]
+            or (slots is not None and slots.running >= slots.cap)
         ):
             return await chain(*args, **kwargs)
         # Admission, as the breaker's and the bulkhead's drivers do it, innermost last.
