@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import itertools
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from stoic.backoff import (
     Backoff,
+    Constant,
     Exponential,
+    Linear,
+    _jittered,
     _SeedExponential as SeedExponential,
     constant,
     exponential,
@@ -259,9 +263,46 @@ class TestPerRetry:
         assert exponential(jitter="decorrelated").per_retry() is None
         assert (exponential() + constant(1.0)).per_retry() is None
 
-    def test_a_subclass_that_overrides_delays_has_none(self) -> None:
-        class Doubled(Exponential):
-            def delays(self, random=random.random):  # type: ignore[no-untyped-def, override]
+    @pytest.mark.parametrize(
+        ("base", "args"),
+        [
+            (Constant, (1.5,)),
+            (Linear, (1.0, 2.0, 10.0, "none")),
+            (Exponential, (1.0, 2.0, 10.0, "none")),
+            (SeedExponential, (1.0, 30.0, 2.0, True)),
+        ],
+        ids=lambda value: value.__name__ if isinstance(value, type) else "",
+    )
+    def test_a_subclass_that_overrides_delays_has_none(
+        self, base: type[Backoff], args: tuple[Any, ...]
+    ) -> None:
+        class Doubled(base):  # type: ignore[valid-type, misc]
+            def delays(self, random=random.random):  # type: ignore[no-untyped-def]
                 return (2 * d for d in super().delays(random))
 
-        assert Doubled(1.0, 2.0, 10.0, "none").per_retry() is None
+        assert base(*args).per_retry() is not None
+        assert Doubled(*args).per_retry() is None
+
+    @pytest.mark.parametrize("jitter", ["none", "full", "equal"])
+    def test_exponential_jitter_is_the_shared_jitter(self, jitter: str) -> None:
+        policy = exponential(0.3, 1.7, 4.0, jitter)  # type: ignore[arg-type]
+        delay = policy.per_retry()
+        assert delay is not None
+        for n in range(1, 30):
+            draw = random.Random(n).random
+            expected = _jittered(min(0.3 * 1.7 ** (n - 1), 4.0), jitter, random.Random(n).random)
+            assert delay(n, draw) == expected
+
+    def test_a_zero_initial_stays_zero_past_the_range_of_floats(self) -> None:
+        delay = exponential(0.0, 1e10, 10.0, "none").per_retry()
+        assert delay is not None
+        assert [delay(n, random.random) for n in (1, 30, 40, 2000)] == [0.0] * 4
+        seed = SeedExponential(0.0, 60.0, 2.0, False).per_retry()
+        assert seed is not None
+        assert [seed(n, random.random) for n in (1, 1100, 5000)] == [0.0] * 3
+
+    def test_a_tiny_initial_keeps_growing_past_the_range_of_floats(self) -> None:
+        delay = exponential(1e-300, 2.0, 1e10, "none").per_retry()
+        assert delay is not None
+        assert delay(1025, random.random) == pytest.approx(1e-300 * 2.0**1023 * 2.0, rel=1e-9)
+        assert delay(1100, random.random) == 1e10

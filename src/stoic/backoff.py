@@ -179,8 +179,8 @@ class Exponential(Backoff):
         cap = self.max_delay
         try:
             delay = self.initial * self.multiplier ** (n - 1)
-        except OverflowError:  # far past the cap, however many retries
-            delay = cap
+        except OverflowError:
+            delay = _beyond_floats(self.initial, self.multiplier, n, cap)
         jitter = self.jitter
         if delay > cap:
             delay = cap
@@ -190,6 +190,15 @@ class Exponential(Backoff):
         if jitter == "equal":
             return delay * (0.5 + 0.5 * random())
         return delay
+
+
+def _beyond_floats(initial: float, multiplier: float, n: int, cap: float) -> float:
+    """``min(initial * multiplier ** (n - 1), cap)`` where the power is too large for a
+    float: worked out in logarithms, so a zero or tiny ``initial`` keeps its value."""
+    if initial == 0 or cap == 0:
+        return 0.0
+    log = math.log(initial) + (n - 1) * math.log(multiplier)
+    return cap if log >= math.log(cap) else math.exp(log)
 
 
 # Polly's scaling so that the median of the first delay is ``initial``.
@@ -250,14 +259,14 @@ class _SeedExponential(Backoff):
         return map(self._delay, itertools.count(1), itertools.repeat(random))
 
     def per_retry(self) -> Callable[[int, RandomSource], float] | None:
-        return self._delay
+        return self._delay if self._own_delays(_SeedExponential) else None
 
     def _delay(self, n: int, random: RandomSource) -> float:
         cap = self.max_delay
         try:
             delay = min(self.base_delay * self.exponential_base ** (n - 1), cap)
         except OverflowError:
-            delay = cap
+            delay = _beyond_floats(self.base_delay, self.exponential_base, n, cap)
         if self.jitter:
             low = 0.75 * delay
             delay = low + (min(1.25 * delay, cap) - low) * random()

@@ -270,6 +270,13 @@ class TestBackoffTiming:
         await Retry(backoff=FromExponential(4.0, 2.0, 10.0, "none")).call(flaky)
         assert [t - flaky.times[0] for t in flaky.times] == [0.0, 0.5, 1.0]
 
+    async def test_with_no_backoff_given_the_waits_are_the_documented_default(self) -> None:
+        # exponential(): 0.2 s doubling, full jitter; a draw of 0.5 halves each delay.
+        flaky = Flaky(ConnectionError(), ConnectionError())
+        await Retry(random=fixed(0.5)).call(flaky)
+        assert flaky.times == pytest.approx([0.0, 0.1, 0.3])
+        assert Retry().backoff == exponential()
+
     async def test_max_delay_caps_every_wait(self) -> None:
         flaky = Flaky(ConnectionError())
         await Retry(backoff=constant(100.0), max_delay=3.0).call(flaky)

@@ -17,7 +17,7 @@ from stoic._classify import never_handled, note
 from stoic._context import attempt_var
 from stoic._events import emit, global_listeners, pipeline_listeners
 from stoic._retry.events import RetryScheduled
-from stoic._retry.plan import NO_RESULT, NOT_RETRIED, deadline_of, next_delay
+from stoic._retry.plan import NO_RESULT, NOT_RETRIED, deadline_of, delays_of, next_delay
 
 if TYPE_CHECKING:
     from stoic._retry.policy import Retry
@@ -146,8 +146,7 @@ class Attempts:
             self._since = now
             # The deadline counts from the loop's start (read whenever there is a deadline).
             self._deadline = deadline_of(policy, self._start)
-            if policy._per_retry is None:
-                self._delays = policy.backoff.delays(policy._random)
+            self._delays = delays_of(policy)
         number = self._number
         delay = next_delay(policy, number, self._deadline, self._delays, exc, NO_RESULT, now)
         if isinstance(delay, str):

@@ -6,6 +6,8 @@ import math
 
 __all__ = ["retry_after_hint"]
 
+_NUMBERS = (int, float)
+
 
 def retry_after_hint(outcome: object) -> float | None:
     """A ``delay_hint`` that honours servers' and stoic's own "retry after" hints.
@@ -16,10 +18,10 @@ def retry_after_hint(outcome: object) -> float | None:
     when there is none, or for the HTTP-date form, which would need the wall clock.
     """
     value = getattr(outcome, "retry_after", None)
-    if value is not None and isinstance(value, _NUMBERS) and not isinstance(value, bool):
+    if isinstance(value, _NUMBERS) and not isinstance(value, bool):
         return _finite_seconds(value)
-    # Each lookup on a missing attribute is cheap, but this runs on every retried failure:
-    # skip the ones that cannot succeed.
+    # This runs on every retried failure, and a lookup that fails costs more than one that
+    # succeeds (an AttributeError made and caught): skip those that cannot succeed.
     response = getattr(outcome, "response", None)
     headers = None if response is None else getattr(response, "headers", None)
     if not headers:
@@ -35,9 +37,6 @@ def retry_after_hint(outcome: object) -> float | None:
     if isinstance(header, str) and header.strip().isdigit():
         return _finite_seconds(float(header.strip()))
     return None
-
-
-_NUMBERS = (int, float)
 
 
 def _finite_seconds(value: float) -> float | None:

@@ -4,7 +4,9 @@ Two functions, synchronous and free of asyncio (a failing ``delay_hint`` is logg
 raised): ``deadline_of`` once a call has failed, ``next_delay`` after each failed attempt.
 The state of a call (the attempt number, its deadline, a stateful backoff's iterator) is
 the driver's: ``Retry.call``, its decorator form and the ``async for`` loop hold it, wait
-and run the attempts; a sync driver or another event loop can reuse the core as it is.
+and run the attempts; a sync driver or another event loop can reuse the core as it is,
+reading its options from the ``Retry`` (the public ones, and the per-retry function and
+random source it resolved at construction).
 Functions rather than a per-call object: the core runs on every retried call, and on
 Python 3.11 making an object and calling its methods cost ~200 ns more (``make bench``,
 ``retry_backoffs``).
@@ -24,7 +26,7 @@ from stoic._timeout import current_deadline
 if TYPE_CHECKING:
     from stoic._retry.policy import Retry
 
-__all__ = ["GAVE_UP", "NOT_RETRIED", "NO_RESULT", "deadline_of", "next_delay"]
+__all__ = ["GAVE_UP", "NOT_RETRIED", "NO_RESULT", "deadline_of", "delays_of", "next_delay"]
 
 #: What a driver passes as the result of an attempt that raised.
 NO_RESULT: Any = object()
@@ -44,6 +46,15 @@ def deadline_of(options: Retry, start: float) -> float | None:
     return own if outer is None or own < outer else outer
 
 
+def delays_of(options: Retry) -> Iterator[float] | None:
+    """What a driver keeps of the backoff for one call: ``None`` for a backoff with a
+    ``per_retry`` function (``next_delay`` asks it for each retry's delay), else the
+    iterator of its delays (a stateful one: decorrelated jitter, a subclass's own)."""
+    if options._per_retry is not None:
+        return None
+    return options.backoff.delays(options._random)
+
+
 def next_delay(
     options: Retry,
     attempt: int,
@@ -56,8 +67,8 @@ def next_delay(
     """Seconds to wait before attempt ``attempt + 1``, or why to give up instead.
 
     ``attempt`` (from 1) just failed at ``now``, raising ``exc``, or returning ``result``
-    that ``on_result`` rejected (``exc`` is then ``None``). ``delays``: the backoff's
-    iterator for this call when it has no ``per_retry`` function (else ``None``).
+    that ``on_result`` rejected (``exc`` is then ``None``). ``delays``: what ``delays_of``
+    gave for this call.
     """
     if attempt >= options.attempts or (
         testing_state.attempts is not None and attempt >= testing_state.attempts

@@ -55,7 +55,7 @@ from stoic._events import (
 from stoic._retry.attempts import Attempts
 from stoic._retry.events import GiveUpReason, RetryGaveUp, RetryScheduled, new_attempt_completed
 from stoic._retry.matching import KNOWN_MAX, matched_by_type, overlap
-from stoic._retry.plan import GAVE_UP, NO_RESULT, NOT_RETRIED, deadline_of, next_delay
+from stoic._retry.plan import GAVE_UP, NO_RESULT, NOT_RETRIED, deadline_of, delays_of, next_delay
 from stoic._strategy import Frozen, P, T, set_field as _set
 from stoic.backoff import Backoff, exponential
 from stoic.exceptions import ResultRejected
@@ -404,8 +404,7 @@ class Retry(Frozen):
             self._attempt_done(1, start, exc, exc is None)
         # The deadline counts from the call's start (read whenever there is a deadline).
         deadline = deadline_of(self, start)
-        # A backoff whose delays carry state needs its iterator; the others, only ``n``.
-        delays = None if self._per_retry is not None else self.backoff.delays(self._random)
+        delays = delays_of(self)
         attempt, now = 1, failed_at
         in_context: Token[int] | None = None
         try:
