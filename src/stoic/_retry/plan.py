@@ -78,9 +78,17 @@ def next_delay(
     delay = per_retry(attempt, options._random) if delays is None else next(delays)  # type: ignore[misc]
     hint = options.delay_hint
     if hint is not None:
-        hinted = _read_hint(hint, result if exc is None else exc)
+        # Called here rather than in a helper: this runs on every retried failure, and the
+        # usual answer is "no hint".
+        try:
+            hinted = hint(result if exc is None else exc)
+        except Exception:
+            logger.exception("stoic: delay_hint %r failed; using the backoff", hint)
+            hinted = None
         if hinted is not None:
-            delay = hinted
+            hinted = _checked_hint(hint, hinted)
+            if hinted is not None:
+                delay = hinted
     if delay > options.max_delay:
         delay = options.max_delay
     if testing_state.no_wait:
@@ -90,20 +98,14 @@ def next_delay(
     return delay
 
 
-def _read_hint(delay_hint: Callable[[Any], object], outcome: Any) -> float | None:
-    """The ``delay_hint`` for ``outcome``, or ``None``; a failing hint never breaks the call.
+def _checked_hint(delay_hint: Callable[[Any], object], hint: object) -> float | None:
+    """A ``delay_hint``'s answer as seconds > 0, or ``None``: a failing hint never breaks
+    the call.
 
-    A hint that raises, or returns something other than a number >= 0, is logged on the
-    ``stoic`` logger and ignored (the backoff decides), so a bug in a ``Retry-After`` parser
-    cannot replace the caller's real error.
+    A hint that raises (``next_delay``), or returns something other than a number >= 0, is
+    logged on the ``stoic`` logger and ignored (the backoff decides), so a bug in a
+    ``Retry-After`` parser cannot replace the caller's real error.
     """
-    try:
-        hint = delay_hint(outcome)
-    except Exception:
-        logger.exception("stoic: delay_hint %r failed; using the backoff", delay_hint)
-        return None
-    if hint is None:
-        return None
     try:
         seconds = _validate.seconds(hint, "delay_hint's result")
     except ValueError:
