@@ -17,7 +17,12 @@ def _examples(heading: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 
-_HEADINGS = ["Shared state: stores", "Extending stoic", "HTTP clients: httpx"]
+_HEADINGS = [
+    "Shared state: stores",
+    "Extending stoic",
+    "HTTP clients: httpx",
+    "HTTP clients: aiohttp",
+]
 
 
 @pytest.mark.parametrize("heading", _HEADINGS)

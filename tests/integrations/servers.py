@@ -71,3 +71,52 @@ async def flaky_server(*, fail_first: bool = False) -> AsyncIterator[LocalServer
             writer.close()
         await asyncio.gather(*handlers.values(), return_exceptions=True)
         await server.wait_closed()
+
+
+class Scripted:
+    """What a ``scripted_server`` was asked and answers: ``replies`` are taken in order, the
+    last one repeating: a status, ``(status, headers)``, or ``"drop"`` (the connection is
+    closed with no answer)."""
+
+    def __init__(self, replies: tuple[object, ...]) -> None:
+        self.replies = list(replies)
+        self.url = ""
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    def next_reply(self) -> object:
+        return self.replies[0] if len(self.replies) == 1 else self.replies.pop(0)
+
+
+@contextlib.asynccontextmanager
+async def scripted_server(*replies: object) -> AsyncIterator[Scripted]:
+    """A real aiohttp.web server on 127.0.0.1 (a free port), answering from a script."""
+    import socket
+
+    from aiohttp import web
+
+    script = Scripted(replies)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        script.requests.append((request.method, request.path, dict(request.headers), body))
+        reply = script.next_reply()
+        if reply == "drop":
+            assert request.transport is not None
+            request.transport.abort()  # the reply is lost: the client sees a dropped connection
+            return web.Response()
+        status, headers = reply if isinstance(reply, tuple) else (reply, {})
+        return web.Response(status=status, headers=headers, text=f"body {status}")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    site = web.SockSite(runner, sock)
+    await site.start()
+    script.url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    try:
+        yield script
+    finally:
+        await runner.cleanup()

@@ -255,11 +255,12 @@ class TestPerHost:
     def test_hosts_are_kept_in_a_bounded_lru(self) -> None:
         transport = ResilientTransport(httpx.MockTransport(Server(200)), max_hosts=2)
         a = transport.pipeline_for(httpx.URL("https://a.example/"))
-        transport.pipeline_for(httpx.URL("https://b.example/"))
+        b = transport.pipeline_for(httpx.URL("https://b.example/"))
         assert transport.pipeline_for(httpx.URL("https://a.example/x")) is a  # a is recent
-        transport.pipeline_for(httpx.URL("https://c.example/"))  # evicts b
+        c = transport.pipeline_for(httpx.URL("https://c.example/"))  # evicts b
         assert transport.pipeline_for(httpx.URL("https://a.example/")) is a
-        assert len(transport._pipelines) == 2
+        assert transport.pipeline_for(httpx.URL("https://c.example/")) is c
+        assert transport.pipeline_for(httpx.URL("https://b.example/")) is not b  # made anew
 
     def test_scheme_and_port_are_part_of_the_host(self) -> None:
         transport = ResilientTransport(httpx.MockTransport(Server(200)))

@@ -1,0 +1,205 @@
+"""``middleware()``: an aiohttp client middleware that retries, breaks and bounds, per host.
+
+::
+
+    async with aiohttp.ClientSession(middlewares=(middleware(),)) as session:
+        async with session.get("https://api.example.com/items") as response:
+            ...
+
+Client middlewares need aiohttp 3.12 or later. On older versions, send through the same
+rules with ``ResilientMiddleware.request``::
+
+    resilient = middleware()
+    async with await resilient.request(session, "GET", url) as response:
+        ...
+
+With no other code, a request follows the rules of ``stoic.integrations.httpx`` (the
+module docs of ``stoic.integrations.http`` list them): retried on a transient status and on
+aiohttp's connection, timeout and payload errors, after the response's ``Retry-After``;
+sent again only when that is safe (an idempotent method, an ``Idempotency-Key``, or a
+request that never connected; never a streamed body); one pipeline per (scheme, host,
+port); the last response handed over when the retry gives up. A discarded response is read
+and released, so retries never hold a pooled connection. TLS errors, a fingerprint
+mismatch and malformed URLs are the client's own: neither retried nor a breaker failure.
+
+aiohttp itself sends an idempotent request once more when a kept-alive connection turns
+out to be closed (``ServerDisconnectedError``, ``ClientOSError``); after stoic gave up on
+one of those, that resend runs the middleware again. ``ClientTimeout(total=...)`` bounds
+the whole request, stoic's retries and waits included. Needs ``pip install stoic[aiohttp]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+try:
+    import aiohttp
+    from aiohttp import payload as _payload
+    from yarl import URL
+except ImportError as error:  # pragma: no cover - the extra is missing
+    raise ImportError(
+        "stoic.integrations.aiohttp needs aiohttp: pip install stoic[aiohttp]"
+    ) from error
+
+from stoic._pipeline import Pipeline
+from stoic.integrations.http import (
+    ClientErrors,
+    HttpPolicy,
+    TransientResponse,
+    http_pipeline,
+    retry_after_seconds,
+)
+from stoic.integrations.http._classify import Sending, sending
+from stoic.integrations.http._hosts import HostPipelines
+
+__all__ = ["ERRORS", "ResilientMiddleware", "middleware"]
+
+
+def _errors(*names: str) -> tuple[type[BaseException], ...]:
+    """aiohttp's exception classes of these names (the ones this version has)."""
+    found = (getattr(aiohttp, name, None) for name in names)
+    return tuple(cls for cls in found if isinstance(cls, type))
+
+
+#: aiohttp's exceptions, by what they say (``stoic.integrations.http.ClientErrors``).
+ERRORS = ClientErrors(
+    # Before anything reached the server: no connection, or none within the timeout.
+    not_sent=_errors("ClientConnectorError", "ConnectionTimeoutError"),
+    # After the request may have reached it: a dropped or reset connection, a read
+    # timeout, a body cut short.
+    maybe_sent=_errors("ClientOSError", "ServerConnectionError", "ClientPayloadError"),
+    failures=_errors("ClientConnectionError", "ClientPayloadError"),
+    # TLS and fingerprint failures are configuration, which another attempt does not fix.
+    own=_errors(
+        "ClientSSLError",
+        "ServerFingerprintMismatch",
+        "InvalidURL",
+        "NonHttpUrlClientError",
+        "UploadAbortedError",
+    ),
+)
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_Handler = Callable[[Any], Awaitable[aiohttp.ClientResponse]]
+
+
+class ResilientMiddleware:
+    """An aiohttp client middleware that runs each request through a stoic pipeline.
+
+    - ``pipeline``: ``None`` for ``http_pipeline()``; a ``Pipeline``, copied with fresh
+      state for each host when ``per_host``; or a function ``(scheme, host, port) ->
+      Pipeline``. Its retry and breaker classify with ``stoic.integrations.http``'s
+      ``retryable`` and ``is_failure`` (as ``http_pipeline`` does).
+    - ``per_host``: one pipeline per (scheme, host, port) (default ``True``), else one for
+      every host.
+    - ``max_hosts``: how many hosts' pipelines are kept, least recently used dropped first.
+    - ``policy``: an ``HttpPolicy`` (transient statuses, idempotency, ``max_retry_after``).
+
+    Pass it in ``ClientSession(middlewares=(...))`` (aiohttp >= 3.12), or send with
+    ``request`` on any version. One object per session: its pipelines hold the hosts' state.
+    """
+
+    __slots__ = ("_hosts", "_policy")
+
+    def __init__(
+        self,
+        pipeline: Pipeline | Callable[[str, str, int], Pipeline] | None = None,
+        *,
+        per_host: bool = True,
+        max_hosts: int = 1024,
+        policy: HttpPolicy | None = None,
+    ) -> None:
+        if policy is None:
+            policy = HttpPolicy()
+        elif not isinstance(policy, HttpPolicy):
+            raise TypeError(f"policy must be a stoic.integrations.http.HttpPolicy, got {policy!r}")
+        self._policy = policy
+        self._hosts = HostPipelines(
+            pipeline,
+            per_host,
+            max_hosts,
+            lambda scheme, host, port: http_pipeline(name=f"{host}:{port}"),
+        )
+
+    def __repr__(self) -> str:
+        return f"ResilientMiddleware(policy={self._policy!r})"
+
+    def pipeline_for(self, url: URL | str) -> Pipeline:
+        """The pipeline requests to ``url``'s host run through (made on first use)."""
+        url = URL(url)
+        scheme = url.scheme
+        return self._hosts.get(scheme, url.host or "", url.port or _DEFAULT_PORTS.get(scheme, 0))
+
+    async def __call__(
+        self, request: aiohttp.ClientRequest, handler: _Handler
+    ) -> aiohttp.ClientResponse:
+        """The middleware: ``handler(request)`` under the host's pipeline."""
+        body = request.body
+        # Only bytes in memory can be sent again; a stream (a generator, a file) is read once.
+        replayable = body == b"" or isinstance(body, _payload.BytesPayload)
+        keyed = self._policy.idempotency_header in request.headers
+        return await self._send(request.url, request.method, keyed, replayable, handler, request)
+
+    async def request(
+        self, session: aiohttp.ClientSession, method: str, url: URL | str, **options: Any
+    ) -> aiohttp.ClientResponse:
+        """``session.request(method, url, **options)`` under the host's pipeline, for aiohttp
+        without client middlewares (before 3.12), or a session made without this one."""
+        data = options.get("data")
+        replayable = data is None or isinstance(data, bytes | bytearray | str)
+        headers = options.get("headers") or {}
+        header = self._policy.idempotency_header.lower()
+        keyed = any(str(name).lower() == header for name in headers)
+
+        async def send(_: object) -> aiohttp.ClientResponse:
+            return await session.request(method, url, **options)
+
+        return await self._send(URL(url), method.upper(), keyed, replayable, send, None)
+
+    async def _send(
+        self,
+        url: URL,
+        method: str,
+        keyed: bool,
+        replayable: bool,
+        handler: _Handler,
+        request: object,
+    ) -> aiohttp.ClientResponse:
+        pipeline = self.pipeline_for(url)
+        token = sending.set(Sending(method, keyed, replayable, self._policy, ERRORS))
+        try:
+            return await pipeline.call(self._attempt, handler, request, method, url)
+        except TransientResponse as exc:
+            # The retry gave up (or would not retry): the caller gets the server's answer.
+            response: aiohttp.ClientResponse = exc.response
+            return response
+        finally:
+            sending.reset(token)
+
+    async def _attempt(
+        self, handler: _Handler, request: object, method: str, url: URL
+    ) -> aiohttp.ClientResponse:
+        response = await handler(request)
+        status = response.status
+        if status not in self._policy.transient_statuses:
+            return response
+        try:
+            # Read, so the caller can still read it should this be the last attempt.
+            await response.read()
+        finally:
+            response.release()  # the connection goes back to the pool either way
+        headers = response.headers
+        retry_after = retry_after_seconds(headers.get("Retry-After"), headers.get("Date"))
+        raise TransientResponse(response, status, method, url.host or "", retry_after)
+
+
+def middleware(
+    pipeline: Pipeline | Callable[[str, str, int], Pipeline] | None = None,
+    *,
+    per_host: bool = True,
+    max_hosts: int = 1024,
+    policy: HttpPolicy | None = None,
+) -> ResilientMiddleware:
+    """A ``ResilientMiddleware``: ``aiohttp.ClientSession(middlewares=(middleware(),))``."""
+    return ResilientMiddleware(pipeline, per_host=per_host, max_hosts=max_hosts, policy=policy)
