@@ -1,7 +1,8 @@
-"""HTTP: what ``stoic.integrations.httpx.ResilientTransport`` adds to a real localhost request.
+"""HTTP: what ``ResilientTransport`` (httpx) and ``middleware()`` (aiohttp) add to a real
+localhost request.
 
 A keep-alive HTTP/1.1 server on 127.0.0.1 in the same process answers ``200 ok``; each case
-sends GETs through one ``httpx.AsyncClient``, one after another, so a figure is a whole
+sends GETs through one client, one after another, so a figure is a whole
 request: the client, the transport, the socket round trip and the server's parsing. Server
 and client are made for each sample and closed after it, untimed.
 """
@@ -79,3 +80,50 @@ def _resilient() -> Runner:
     from stoic.integrations.httpx import ResilientTransport
 
     return _loop(ResilientTransport)
+
+
+PLAIN_AIOHTTP = "aiohttp `ClientSession`"
+
+AIOHTTP = group(
+    "http_aiohttp",
+    "HTTP: a localhost GET through aiohttp, plain and through stoic's `middleware()`",
+    "The same server; one `aiohttp.ClientSession` per sample, its one keep-alive connection "
+    "made before the clock starts. Ratios are to the plain session of the same repetition.",
+    bare=PLAIN_AIOHTTP,
+)
+
+
+def _aiohttp_loop(middlewares: Callable[[], tuple[object, ...]]) -> Runner:
+    try:
+        import aiohttp
+    except ImportError as error:
+        raise Unavailable("aiohttp is not installed") from error
+
+    async def run(n: int) -> int:
+        server = await _server()
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        async with aiohttp.ClientSession(middlewares=middlewares()) as session:  # type: ignore[arg-type]
+            async with session.get(url) as response:
+                await response.read()
+            start = perf_counter_ns()
+            for _ in range(n):
+                async with session.get(url) as response:
+                    await response.read()
+            elapsed = perf_counter_ns() - start
+        server.close()
+        await server.wait_closed()
+        return elapsed
+
+    return run
+
+
+@case(AIOHTTP, PLAIN_AIOHTTP, "baseline")
+def _plain_aiohttp() -> Runner:
+    return _aiohttp_loop(tuple)
+
+
+@case(AIOHTTP, "stoic `middleware()` (the standard HTTP pipeline)", "stoic")
+def _resilient_aiohttp() -> Runner:
+    from stoic.integrations.aiohttp import middleware
+
+    return _aiohttp_loop(lambda: (middleware(),))

@@ -159,6 +159,13 @@ def targets(report: Report) -> list[Target]:
         ),
         _ratio_target(
             report,
+            "HTTP middleware <= 1.05x plain aiohttp (a localhost GET)",
+            "http_aiohttp",
+            ["stoic `middleware()` (the standard HTTP pipeline)"],
+            1.05,
+        ),
+        _ratio_target(
+            report,
             "breaker closed <= 4x bare await",
             "breaker",
             ["stoic `CircuitBreaker.call`", "stoic `@CircuitBreaker()`"],

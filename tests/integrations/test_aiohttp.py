@@ -300,3 +300,31 @@ class TestConstruction:
 
     def test_it_is_a_resilient_middleware(self) -> None:
         assert isinstance(middleware(), ResilientMiddleware)
+
+
+class TestTelemetry:
+    def test_a_calls_context_names_its_method_and_host_never_its_url(self) -> None:
+        import stoic
+
+        seen: list[dict[str, Any]] = []
+
+        def listener(event: object) -> None:
+            seen.append(dict(stoic.call_context().attributes))
+
+        async def main() -> int:
+            async with scripted_server(503, 200) as server, session() as http:
+                stoic.add_listener(listener)
+                try:
+                    async with http.get(server.url + "items?user=42") as response:
+                        assert response.status == 200
+                finally:
+                    stoic.remove_listener(listener)
+                return int(server.url.rsplit(":", 1)[1].strip("/"))
+
+        port = run(main)
+        assert seen  # attempts and the retry were reported
+        assert all(
+            attributes
+            == {"http.request.method": "GET", "server.address": "127.0.0.1", "server.port": port}
+            for attributes in seen
+        )

@@ -50,7 +50,7 @@ from stoic.integrations.http import (
     http_pipeline,
     retry_after_seconds,
 )
-from stoic.integrations.http._classify import Sending, sending
+from stoic.integrations.http._classify import Sending, begin, end
 from stoic.integrations.http._hosts import HostPipelines
 
 __all__ = ["ERRORS", "ResilientMiddleware", "middleware"]
@@ -127,9 +127,7 @@ class ResilientMiddleware:
 
     def pipeline_for(self, url: URL | str) -> Pipeline:
         """The pipeline requests to ``url``'s host run through (made on first use)."""
-        url = URL(url)
-        scheme = url.scheme
-        return self._hosts.get(scheme, url.host or "", url.port or _DEFAULT_PORTS.get(scheme, 0))
+        return self._hosts.get(*_host(URL(url)))
 
     async def __call__(
         self, request: aiohttp.ClientRequest, handler: _Handler
@@ -166,8 +164,9 @@ class ResilientMiddleware:
         handler: _Handler,
         request: object,
     ) -> aiohttp.ClientResponse:
-        pipeline = self.pipeline_for(url)
-        token = sending.set(Sending(method, keyed, replayable, self._policy, ERRORS))
+        scheme, host, port = _host(url)
+        pipeline = self._hosts.get(scheme, host, port)
+        tokens = begin(Sending(method, keyed, replayable, self._policy, ERRORS), host, port)
         try:
             return await pipeline.call(self._attempt, handler, request, method, url)
         except TransientResponse as exc:
@@ -175,7 +174,7 @@ class ResilientMiddleware:
             response: aiohttp.ClientResponse = exc.response
             return response
         finally:
-            sending.reset(token)
+            end(tokens)
 
     async def _attempt(
         self, handler: _Handler, request: object, method: str, url: URL
@@ -192,6 +191,11 @@ class ResilientMiddleware:
         headers = response.headers
         retry_after = retry_after_seconds(headers.get("Retry-After"), headers.get("Date"))
         raise TransientResponse(response, status, method, url.host or "", retry_after)
+
+
+def _host(url: URL) -> tuple[str, str, int]:
+    scheme = url.scheme
+    return scheme, url.host or "", url.port or _DEFAULT_PORTS.get(scheme, 0)
 
 
 def middleware(

@@ -45,7 +45,7 @@ from stoic.integrations.http import (
     retry_after_seconds,
     retryable,
 )
-from stoic.integrations.http._classify import Sending, sending
+from stoic.integrations.http._classify import Sending, begin, end
 from stoic.integrations.http._hosts import HostPipelines
 
 __all__ = ["ERRORS", "ResilientTransport", "http_pipeline", "is_failure", "retryable"]
@@ -110,16 +110,16 @@ class ResilientTransport(httpx.AsyncBaseTransport):
 
     def pipeline_for(self, url: httpx.URL) -> Pipeline:
         """The pipeline requests to ``url``'s host run through (made on first use)."""
-        scheme = url.scheme
-        return self._hosts.get(scheme, url.host, url.port or _DEFAULT_PORTS.get(scheme, 0))
+        return self._hosts.get(*_host(url))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        pipeline = self.pipeline_for(request.url)
+        scheme, host, port = _host(request.url)
+        pipeline = self._hosts.get(scheme, host, port)
         # Only bytes in memory can be sent again; a stream (a generator, a file) is read once.
         replayable = isinstance(request.stream, httpx.ByteStream)
         policy = self._policy
         keyed = policy.idempotency_header in request.headers
-        token = sending.set(Sending(request.method, keyed, replayable, policy, ERRORS))
+        tokens = begin(Sending(request.method, keyed, replayable, policy, ERRORS), host, port)
         try:
             return await pipeline.call(self._attempt, request)
         except TransientResponse as exc:
@@ -127,7 +127,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             response: httpx.Response = exc.response
             return response
         finally:
-            sending.reset(token)
+            end(tokens)
 
     async def _attempt(self, request: httpx.Request) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
@@ -155,3 +155,8 @@ class ResilientTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _host(url: httpx.URL) -> tuple[str, str, int]:
+    scheme = url.scheme
+    return scheme, url.host, url.port or _DEFAULT_PORTS.get(scheme, 0)

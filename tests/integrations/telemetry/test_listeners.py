@@ -202,3 +202,83 @@ class TestMissingExtras:
 
         with pytest.raises(AttributeError):
             stoic.integrations.Nope  # noqa: B018
+
+
+class TestHttpAttributes:
+    """A call through an HTTP integration is recorded with its method and host, and each
+    attempt after the first with OpenTelemetry's ``http.request.resend_count``."""
+
+    @staticmethod
+    async def _get_through_httpx(listener: Any) -> None:
+        import httpx
+
+        import stoic
+        from stoic.integrations.http import http_pipeline
+        from stoic.integrations.httpx import ResilientTransport
+
+        answers = iter([httpx.Response(503, headers={"Retry-After": "0"}), httpx.Response(200)])
+        transport = ResilientTransport(
+            httpx.MockTransport(lambda request: next(answers)),
+            pipeline=lambda scheme, host, port: http_pipeline(backoff=constant(0)),
+        )
+        stoic.add_listener(listener)
+        try:
+            async with httpx.AsyncClient(transport=transport) as client:
+                response = await client.get("https://api.example.com/items?user=42")
+        finally:
+            stoic.remove_listener(listener)
+        assert response.status_code == 200
+
+    async def test_opentelemetry_attributes_name_the_method_host_and_resend(self) -> None:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+        reader = InMemoryMetricReader()
+        await self._get_through_httpx(OpenTelemetryListener(MeterProvider(metric_readers=[reader])))
+        (metric,) = [
+            metric
+            for resource in reader.get_metrics_data().resource_metrics
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+            if metric.name == "stoic.attempt.duration"
+        ]
+        points = sorted(
+            (dict(point.attributes) for point in metric.data.data_points),
+            key=lambda attributes: attributes.get("http.request.resend_count", 0),
+        )
+        first, second = points
+        for attributes in points:
+            assert attributes["http.request.method"] == "GET"
+            assert attributes["server.address"] == "api.example.com"
+            assert attributes["server.port"] == 443
+            assert not any(
+                "items" in str(value) or "42" in str(value) for value in attributes.values()
+            )
+        assert "http.request.resend_count" not in first
+        assert second["http.request.resend_count"] == 1
+
+    async def test_log_records_carry_the_calls_attributes(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        with caplog.at_level(logging.DEBUG, logger="stoic"):
+            await self._get_through_httpx(LoggingListener())
+        scheduled = next(r for r in caplog.records if r.stoic_event == "RetryScheduled")  # type: ignore[attr-defined]
+        assert scheduled.stoic_attributes == {  # type: ignore[attr-defined]
+            "http.request.method": "GET",
+            "server.address": "api.example.com",
+            "server.port": 443,
+        }
+
+    async def test_structlog_entries_carry_the_calls_attributes(self) -> None:
+        import structlog
+
+        with structlog.testing.capture_logs() as logs:
+            await self._get_through_httpx(StructlogListener())
+        scheduled = next(entry for entry in logs if entry["event"] == "stoic.retry_scheduled")
+        assert scheduled["http.request.method"] == "GET"
+        assert scheduled["server.address"] == "api.example.com"
+
+    async def test_other_calls_have_none(self, caplog: pytest.LogCaptureFixture) -> None:
+        with caplog.at_level(logging.DEBUG, logger="stoic"):
+            await run_pipeline(LoggingListener())
+        assert all(record.stoic_attributes == {} for record in caplog.records)  # type: ignore[attr-defined]

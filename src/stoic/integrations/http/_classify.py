@@ -8,15 +8,16 @@ body can be sent again, the client's errors) from there.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from stoic._classify import note
+from stoic._context import attributes_var
 from stoic.exceptions import TimeoutExceeded
 from stoic.integrations.http._policy import HttpPolicy, TransientResponse
 
-__all__ = ["ClientErrors", "Sending", "is_failure", "retryable", "sending"]
+__all__ = ["ClientErrors", "Sending", "begin", "end", "is_failure", "retryable", "sending"]
 
 _NOT_REPLAYABLE = "stoic: not retried: the request body is a stream, which cannot be sent again"
 
@@ -52,6 +53,26 @@ class Sending(NamedTuple):
 
 
 sending: ContextVar[Sending | None] = ContextVar("stoic_http_sending", default=None)
+
+_Tokens = tuple[Token[Sending | None], Token[Any]]
+
+
+def begin(request: Sending, host: str, port: int) -> _Tokens:
+    """The current task sends ``request`` to ``host``: for the predicates, and for telemetry
+    (``call_context().attributes``: the method and the host, never the URL). Undo with
+    ``end``."""
+    described: dict[str, str | int] = {
+        "http.request.method": request.method,
+        "server.address": host,
+        "server.port": port,
+    }
+    return sending.set(request), attributes_var.set(described)
+
+
+def end(tokens: _Tokens) -> None:
+    """The request ``begin`` started is done."""
+    sending.reset(tokens[0])
+    attributes_var.reset(tokens[1])
 
 
 def retryable(exc: BaseException) -> bool:

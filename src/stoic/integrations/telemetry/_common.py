@@ -7,11 +7,11 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from stoic._context import operation_var
+from stoic._context import attributes_var, operation_var
 from stoic._events import Event
 from stoic._pipeline import PipelineCompleted
 
-__all__ = ["attributes", "fields", "require"]
+__all__ = ["attributes", "call_attributes", "fields", "require"]
 
 
 def require(module: str, what: str, extra: str) -> ModuleType:
@@ -41,6 +41,21 @@ def attributes(event: Event) -> dict[str, str]:
         "outcome": str(outcome),
         "exception_type": _exception_type(event),
     }
+
+
+def call_attributes(event: Event) -> dict[str, str | int]:
+    """What the integration making the call says of it (an HTTP client: the method, the
+    host and port, never the URL), and for an HTTP attempt after the first,
+    ``http.request.resend_count`` (OpenTelemetry's name): empty for other calls."""
+    described = attributes_var.get()
+    if not described:
+        return {}
+    result = dict(described)
+    if "http.request.method" in result:
+        attempt = getattr(event, "attempt", 1)
+        if isinstance(attempt, int) and attempt > 1:
+            result["http.request.resend_count"] = attempt - 1
+    return result
 
 
 def fields(event: Event) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import logging
 
 from stoic._context import operation_var
 from stoic._events import Event
-from stoic.integrations.telemetry._common import fields
+from stoic.integrations.telemetry._common import call_attributes, fields
 
 __all__ = ["LoggingListener"]
 
@@ -21,7 +21,8 @@ class LoggingListener:
 
     ``logger``: a ``logging.Logger`` or a name (default ``"stoic"``). Each record carries
     structured ``extra``: ``stoic_event`` (the event class), ``stoic_strategy``,
-    ``stoic_pipeline`` and ``stoic_fields`` (the event's fields as a dict, exact). The message
+    ``stoic_pipeline``, ``stoic_fields`` (the event's fields as a dict, exact) and
+    ``stoic_attributes`` (the call's: for an HTTP request its method and host). The message
     names the event and where it happened (``[pipeline/strategy]``), with seconds rounded to
     the millisecond: ``RetryScheduled [payments/retry]: attempt=1 delay=0.500 ...``.
     """
@@ -59,5 +60,6 @@ class LoggingListener:
                 "stoic_strategy": name,
                 "stoic_pipeline": pipeline,
                 "stoic_fields": data,
+                "stoic_attributes": call_attributes(event),
             },
         )

@@ -7,7 +7,7 @@ from typing import Any
 from stoic._events import Event
 from stoic._pipeline import PipelineCompleted
 from stoic._retry import AttemptCompleted
-from stoic.integrations.telemetry._common import attributes, require
+from stoic.integrations.telemetry._common import attributes, call_attributes, require
 
 __all__ = ["OpenTelemetryListener"]
 
@@ -16,7 +16,10 @@ class OpenTelemetryListener:
     """Record events as OpenTelemetry metrics.
 
     - ``stoic.events`` (counter, ``{event}``): one per event, with attributes ``event``,
-      ``strategy``, ``pipeline``, ``outcome``, ``exception_type``.
+      ``strategy``, ``pipeline``, ``outcome``, ``exception_type``, and those of the call
+      (``stoic.call_context().attributes``: for an HTTP request ``http.request.method``,
+      ``server.address``, ``server.port``, and ``http.request.resend_count`` on an attempt
+      after the first).
     - ``stoic.attempt.duration`` (histogram, seconds): from ``AttemptCompleted``.
     - ``stoic.pipeline.duration`` (histogram, seconds): from ``PipelineCompleted``.
 
@@ -41,7 +44,7 @@ class OpenTelemetryListener:
         )
 
     def __call__(self, event: Event) -> None:
-        labels = attributes(event)
+        labels: dict[str, str | int] = {**attributes(event), **call_attributes(event)}
         self._events.add(1, labels)
         if isinstance(event, AttemptCompleted):
             self._attempts.record(event.duration, labels)

@@ -7,7 +7,7 @@ from typing import Any
 
 from stoic._context import operation_var
 from stoic._events import Event
-from stoic.integrations.telemetry._common import fields, require
+from stoic.integrations.telemetry._common import call_attributes, fields, require
 
 __all__ = ["StructlogListener"]
 
@@ -17,7 +17,9 @@ def _snake(name: str) -> str:
 
 
 class StructlogListener:
-    """Log each event as ``stoic.<event_name>`` at its severity, with its fields as keys.
+    """Log each event as ``stoic.<event_name>`` at its severity, with its fields as keys
+    (and the call's attributes: for an HTTP request ``http.request.method``,
+    ``server.address``, ``server.port``).
 
     ``logger`` defaults to ``structlog.get_logger("stoic")``. Raises ``ImportError`` naming
     the ``structlog`` extra when structlog is missing.
@@ -33,4 +35,5 @@ class StructlogListener:
         data = fields(event)
         data["strategy"] = data.pop("name", None)
         data["pipeline"] = operation_var.get()
+        data.update(call_attributes(event))
         self._logger.log(int(event.severity), f"stoic.{_snake(type(event).__name__)}", **data)
