@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV_TEST := .venv
 VENV_DEMO := .venv-demo
 VENV_BENCH := .venv-bench
+VENV_DOCS := .venv-docs
 # The other supported Pythons: `make test-3.12` runs the suite in .venv-3.12, and so on.
 OTHER_PYTHONS := 3.12 3.13
 # The oldest pytest-asyncio the pytest plugin supports (the newest is in .venv).
@@ -21,9 +22,11 @@ find-python = $(or $(PYTHON$(subst .,,$(1))),$(shell \
 
 .PHONY: test test-all test-pythons $(OTHER_PYTHONS:%=test-%) test-asyncio-auto \
 	test-oldest-pytest-asyncio \
-	demo bench lint typecheck clean
+	demo bench docs lint typecheck clean
 
 $(VENV_TEST)/.stamp: pyproject.toml
+	@echo "make: installing stoic and its test tools (pytest, hypothesis, trio, httpx, aiohttp," \
+		"mypy, ruff, ...) into $(VENV_TEST); a minute or so, once"
 	$(PYTHON) -m venv $(VENV_TEST)
 	$(VENV_TEST)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV_TEST)/bin/python -m pip install --quiet -e '.[test]'
@@ -56,6 +59,13 @@ $(VENV_DEMO)/.stamp: pyproject.toml
 	$(VENV_DEMO)/bin/python -m pip install --quiet -e .
 	touch $@
 
+$(VENV_DOCS)/.stamp: pyproject.toml docs/requirements.txt
+	@echo "make: installing the docs tools (mkdocs, Material, mkdocstrings) into $(VENV_DOCS)"
+	$(PYTHON) -m venv $(VENV_DOCS)
+	$(VENV_DOCS)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_DOCS)/bin/python -m pip install --quiet -e '.[httpx,aiohttp]' -r docs/requirements.txt
+	touch $@
+
 $(VENV_BENCH)/.stamp: pyproject.toml benchmarks/requirements.txt
 	$(PYTHON) -m venv $(VENV_BENCH)
 	$(VENV_BENCH)/bin/python -m pip install --quiet --upgrade pip
@@ -85,7 +95,7 @@ test-oldest-pytest-asyncio: $(VENV_OLDEST_PYTEST_ASYNCIO)/.stamp
 
 ## make test-all: what CI runs: every Python, both pytest-asyncio modes and its oldest
 ## version, ruff and mypy
-test-all: test test-pythons test-asyncio-auto test-oldest-pytest-asyncio lint typecheck
+test-all: test test-pythons test-asyncio-auto test-oldest-pytest-asyncio lint typecheck docs
 
 ## make demo: every pattern against a simulated flaky service (examples/ included)
 demo: $(VENV_DEMO)/.stamp
@@ -94,6 +104,10 @@ demo: $(VENV_DEMO)/.stamp
 		echo; echo "=== $$example"; \
 		$(VENV_DEMO)/bin/python $$example || exit 1; \
 	done
+
+## make docs: the docs site into site/, strictly (a broken link or reference fails the build)
+docs: $(VENV_DOCS)/.stamp
+	$(VENV_DOCS)/bin/python -m mkdocs build --strict --site-dir site
 
 ## make bench: overhead versus the peers; writes benchmarks/RESULTS.md
 bench: $(VENV_BENCH)/.stamp
@@ -110,4 +124,4 @@ typecheck: $(VENV_TEST)/.stamp
 
 clean:
 	rm -rf $(VENV_TEST) $(OTHER_PYTHONS:%=.venv-%) $(VENV_OLDEST_PYTEST_ASYNCIO) $(VENV_DEMO) \
-		$(VENV_BENCH) .mypy_cache .ruff_cache .hypothesis
+		$(VENV_BENCH) $(VENV_DOCS) site .mypy_cache .ruff_cache .hypothesis
