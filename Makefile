@@ -107,7 +107,7 @@ demo: $(VENV_DEMO)/.stamp
 
 ## make docs: the docs site into site/, strictly (a broken link or reference fails the build)
 docs: $(VENV_DOCS)/.stamp
-	$(VENV_DOCS)/bin/python -m mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV_DOCS)/bin/python -m mkdocs build --strict --site-dir site
 
 ## make bench: overhead versus the peers; writes benchmarks/RESULTS.md
 bench: $(VENV_BENCH)/.stamp
