@@ -56,7 +56,7 @@ $(VENV_OLDEST_PYTEST_ASYNCIO)/.stamp: pyproject.toml
 
 $(VENV_DEMO)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV_DEMO)
-	$(VENV_DEMO)/bin/python -m pip install --quiet -e .
+	$(VENV_DEMO)/bin/python -m pip install --quiet -e '.[httpx]'
 	touch $@
 
 $(VENV_DOCS)/.stamp: pyproject.toml docs/requirements.txt

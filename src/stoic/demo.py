@@ -12,10 +12,13 @@ import random
 import sys
 
 from stoic import _clock
+from stoic._circuit_breaker import CircuitBreaker, CircuitStateChanged
+from stoic._pipeline import Pipeline
+from stoic._rate_limit import RateLimiter
 from stoic._retry import Retry, RetryGaveUp, RetryScheduled
 from stoic._timeout import timeout
 from stoic.backoff import constant, exponential
-from stoic.exceptions import TimeoutExceeded
+from stoic.exceptions import CircuitBreakerOpen, TimeoutExceeded
 from stoic.testing import run
 
 __all__ = ["FlakyService", "main"]
@@ -61,10 +64,13 @@ def say(message: str) -> None:
 
 
 def listener(event: object) -> None:
+    """A listener: stoic's events, as they happen."""
     if isinstance(event, RetryScheduled):
         say(f"attempt {event.attempt} failed ({event.exception}); retrying in {event.delay:.3f}s")
     elif isinstance(event, RetryGaveUp):
         say(f"gave up after {event.attempt} attempts ({event.reason})")
+    elif isinstance(event, CircuitStateChanged):
+        say(f"breaker {event.old.value} -> {event.new.value} ({event.reason})")
 
 
 async def demo_retry() -> None:
@@ -113,9 +119,85 @@ async def demo_deadline() -> None:
         say(f"caught {type(exc).__name__} at once instead of sleeping 10 s past the deadline")
 
 
+async def demo_pipeline() -> None:
+    print("\n5. A pipeline (total timeout, retry, breaker) through a 30 s outage")
+    service = FlakyService(failure_rate=0.0)
+    payments = Pipeline(
+        timeout(5.0),
+        Retry(attempts=3, on=ConnectionError, backoff=constant(0.5)),
+        CircuitBreaker(failure_threshold=4, break_duration=10.0, name="payments-api"),
+        name="payments",
+        listeners=[listener],
+    )
+    service.outage(30.0)
+    refused = 0
+    for second in range(40):
+        try:
+            await payments.call(service.fetch, f"order-{second}")
+        except CircuitBreakerOpen:
+            refused += 1  # refused at once: the dead service is not called
+        except ConnectionError:
+            pass
+        await asyncio.sleep(1.0)
+    say(f"40 calls, {refused} refused by the open breaker, {service.calls} reached the service")
+
+
+async def demo_rate_limiter() -> None:
+    print("\n6. A rate limiter: 5 calls per second, a burst of 2, callers queue for their turn")
+    limiter = RateLimiter(5, burst=2, max_wait=None)
+    started = _clock.now()
+    turns = []
+    for _ in range(8):
+        await limiter.call(asyncio.sleep, 0)
+        turns.append(f"{_clock.now() - started:.1f}")
+    say(f"8 calls started at t+ {', '.join(turns)} s")
+
+
+async def demo_http() -> None:
+    print("\n7. An HTTP client (httpx) that honours Retry-After and never retries a 404 or a POST")
+    try:
+        import httpx
+
+        from stoic.integrations.httpx import ResilientTransport
+    except ImportError:
+        say("skipped: httpx is not installed (pip install 'stoic[httpx]')")
+        return
+    answers = {
+        "/items": iter([(503, {"Retry-After": "2"}), (200, {})]),
+        "/missing": iter([(404, {})]),
+        "/orders": iter([(503, {}), (200, {})]),
+    }
+    sent: list[str] = []
+
+    def api(request: httpx.Request) -> httpx.Response:  # stands in for the network
+        sent.append(f"{request.method} {request.url.path}")
+        status, headers = next(answers[request.url.path])
+        return httpx.Response(status, headers=headers)
+
+    transport = ResilientTransport(httpx.MockTransport(api))
+    async with httpx.AsyncClient(transport=transport, base_url="https://api.example") as client:
+        started = _clock.now()
+        items = await client.get("/items")
+        say(f"GET /items -> {items.status_code} after {_clock.now() - started:.1f} s (Retry-After)")
+        missing = await client.get("/missing")
+        say(f"GET /missing -> {missing.status_code}, sent once: a 404 is an answer")
+        order = await client.post("/orders", json={"sku": 1})
+        say(f"POST /orders -> {order.status_code}, sent once: no Idempotency-Key")
+    say(f"requests sent: {sent}")
+
+
 async def _main() -> None:
     print("stoic demo: a simulated flaky service, on virtual time")
-    for demo in (demo_retry, demo_give_up, demo_timeouts, demo_deadline):
+    demos = (
+        demo_retry,
+        demo_give_up,
+        demo_timeouts,
+        demo_deadline,
+        demo_pipeline,
+        demo_rate_limiter,
+        demo_http,
+    )
+    for demo in demos:
         await demo()
     print("\ndone.")
 
