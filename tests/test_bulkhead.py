@@ -912,6 +912,34 @@ class TestMovingLimitAndTheQueue:
         assert stats(bulkhead) == (0, 0)
 
 
+@pytest.mark.forms("call")
+class TestRefresh:
+    """``refresh()``: a limit that rose while nothing runs reaches the waiters at once."""
+
+    async def test_a_limit_raised_from_zero_serves_the_queue_on_refresh(self) -> None:
+        limit = _MovableLimit(0)
+        bulkhead = Bulkhead(limit, max_waiting=2)
+        gate = Gate()
+        task = asyncio.create_task(bulkhead.call(gate.work, 1))
+        await settle()
+        assert stats(bulkhead) == (0, 1)  # nothing runs, so no release will come
+        limit.limit = 1
+        await settle()
+        assert gate.started == []  # nobody read the limit since it rose
+        bulkhead.refresh()
+        await settle()
+        assert gate.started == [1]
+        gate.open()
+        assert await task == 1
+        assert stats(bulkhead) == (0, 0)
+
+    async def test_refresh_with_nobody_waiting_changes_nothing(self) -> None:
+        bulkhead = Bulkhead(2)
+        bulkhead.refresh()
+        assert await bulkhead.call(ok) == "ok"
+        assert stats(bulkhead) == (0, 0)
+
+
 class TestOptionNames:
     """``max_wait`` is stoic's name for the wait; ``timeout`` is the founding document's."""
 

@@ -18,7 +18,9 @@ Waiters are served first come, first served: a released slot goes straight to th
 waiter, and new arrivals never overtake the queue. A cancelled call, waiting or running, gives
 its place back. The uncontended path is two integer operations, no lock and no future.
 A bulkhead may be shared by tasks of several event loops (threads): a slot freed on one loop
-wakes a waiter of another through that loop's thread-safe ``call_soon_threadsafe``.
+wakes a waiter of another through that loop's thread-safe ``call_soon_threadsafe``; a loop
+that stops for good should cancel its tasks first (a slot handed to a waiter of a stopped
+loop is held until that loop runs again).
 """
 
 from __future__ import annotations
@@ -129,10 +131,10 @@ class Slots:
 
     ``cap`` makes one comparison stand for three: it is 0 until the first call has checked
     that asyncio runs it (``armed``), and it is never above ``running`` while calls wait,
-    so a newcomer never passes them. With a fixed limit ``cap`` is that limit: a queue only
-    forms when every slot is taken, and a released slot goes straight to a waiter, so it
-    stays full until the queue is empty. A limit that moves is read at every admission
-    (``MovingSlots``).
+    so a newcomer never passes them. With a fixed limit (``FixedSlots``) ``cap`` is that
+    limit: a queue only forms when every slot is taken, and a released slot goes straight
+    to a waiter, so it stays full until the queue is empty. With a limit that moves
+    (``MovingSlots``) ``cap`` reads it at every admission, and is 0 while calls wait.
     """
 
     __slots__ = ("admitted", "armed", "limit", "rejected", "running", "waiters")
@@ -216,7 +218,8 @@ class FixedSlots(Slots):
         self.cap = 0
 
     def arm(self) -> None:
-        self.armed = True
+        super().arm()
+        # Read once: a FixedLimit never moves (it refuses assignment).
         self.cap = self.limit.limit
 
 
@@ -393,6 +396,16 @@ class Bulkhead(Frozen):
             rejected=self._slots.rejected,
         )
 
+    def refresh(self) -> None:
+        """Read the limit now and hand the room it leaves to the oldest waiters.
+
+        A limit object is read at every admission and release; call this when yours rises
+        while calls wait and none may end soon, e.g. from 0, when nothing runs to release a
+        slot (the next newcomer would do it too). Call it on the loop of the waiters.
+        """
+        if self._slots.waiters:
+            self._slots.serve(0)
+
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``await fn(*args, **kwargs)`` once a slot is free; raise ``BulkheadFull`` if none.
 
@@ -468,17 +481,16 @@ class Bulkhead(Frozen):
             slots.arm()
         if slots.waiters:
             slots.serve(0)  # a limit raised since they queued: their turn first
-        if not slots.waiters and slots.running < slots.limit.limit:
+        limit = slots.limit.limit  # read first: a property may let another thread in
+        if not slots.waiters and slots.running < limit:
             slots.running += 1
             slots.admitted += 1
             return
         waiters = slots.waiters
-        if len(waiters) >= self._max_waiting:
-            # Slow path only: drop cancelled waiters whose tasks have not run yet.
-            live = deque(waiter for waiter in tuple(waiters) if not waiter.done())
-            self._slots.waiters = waiters = live
-            if len(live) >= self._max_waiting:
-                self._reject("full")
+        # Counted rather than filtered into a new queue: another thread may append to this
+        # one meanwhile, and a waiter added to a queue that is then replaced is lost.
+        if len(waiters) >= self._max_waiting and self._live_waiters() >= self._max_waiting:
+            self._reject("full")
         timeout = self._max_wait
         if timeout == 0:
             self._reject("full")
@@ -492,17 +504,17 @@ class Bulkhead(Frozen):
             # Cancelled (or interrupted) while queued. If a slot was already handed over,
             # it is ours to pass on; otherwise just leave the queue.
             if waiter.done() and not waiter.cancelled() and waiter.result():
-                self._slots.release()
+                slots.release()
             else:
                 with contextlib.suppress(ValueError):
-                    self._slots.waiters.remove(waiter)
+                    waiters.remove(waiter)
             raise
         finally:
             if timer is not None:
                 timer.cancel()
         if not granted:
             self._reject("timeout")
-        self._slots.admitted += 1
+        slots.admitted += 1
 
     def _expire(self, waiter: asyncio.Future[bool]) -> None:
         if not waiter.done():

@@ -99,12 +99,11 @@ def next_delay(
 
 
 def _checked_hint(delay_hint: Callable[[Any], object], hint: object) -> float | None:
-    """A ``delay_hint``'s answer as seconds > 0, or ``None``: a failing hint never breaks
-    the call.
+    """A ``delay_hint``'s answer ``hint`` as seconds, or ``None`` for the backoff to decide.
 
-    A hint that raises (``next_delay``), or returns something other than a number >= 0, is
-    logged on the ``stoic`` logger and ignored (the backoff decides), so a bug in a
-    ``Retry-After`` parser cannot replace the caller's real error.
+    An answer other than finite seconds >= 0 is logged on the ``stoic`` logger and ignored
+    (``next_delay`` does the same for a hint that raises), so a bug in a ``Retry-After``
+    parser cannot replace the caller's real error. A hint of 0 is ignored too (below).
     """
     try:
         seconds = _validate.seconds(hint, "delay_hint's result")

@@ -47,11 +47,12 @@ from stoic.integrations.http import (
     ClientErrors,
     HttpPolicy,
     TransientResponse,
-    http_pipeline,
     retry_after_seconds,
 )
 from stoic.integrations.http._classify import Sending, begin, end
 from stoic.integrations.http._hosts import HostPipelines
+from stoic.integrations.http._pipeline import host_pipeline
+from stoic.integrations.http._policy import checked_policy
 
 __all__ = ["ERRORS", "ResilientMiddleware", "middleware"]
 
@@ -110,17 +111,8 @@ class ResilientMiddleware:
         max_hosts: int = 1024,
         policy: HttpPolicy | None = None,
     ) -> None:
-        if policy is None:
-            policy = HttpPolicy()
-        elif not isinstance(policy, HttpPolicy):
-            raise TypeError(f"policy must be a stoic.integrations.http.HttpPolicy, got {policy!r}")
-        self._policy = policy
-        self._hosts = HostPipelines(
-            pipeline,
-            per_host,
-            max_hosts,
-            lambda scheme, host, port: http_pipeline(name=f"{host}:{port}"),
-        )
+        self._policy = checked_policy(policy)
+        self._hosts = HostPipelines(pipeline, per_host, max_hosts, host_pipeline)
 
     def __repr__(self) -> str:
         return f"ResilientMiddleware(policy={self._policy!r})"

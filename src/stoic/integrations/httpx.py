@@ -47,6 +47,8 @@ from stoic.integrations.http import (
 )
 from stoic.integrations.http._classify import Sending, begin, end
 from stoic.integrations.http._hosts import HostPipelines
+from stoic.integrations.http._pipeline import host_pipeline
+from stoic.integrations.http._policy import checked_policy
 
 __all__ = ["ERRORS", "ResilientTransport", "http_pipeline", "is_failure", "retryable"]
 
@@ -95,18 +97,9 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             inner = httpx.AsyncHTTPTransport()
         elif isinstance(inner, type) or not isinstance(inner, httpx.AsyncBaseTransport):
             raise TypeError(f"inner must be an httpx.AsyncBaseTransport instance, got {inner!r}")
-        if policy is None:
-            policy = HttpPolicy()
-        elif not isinstance(policy, HttpPolicy):
-            raise TypeError(f"policy must be a stoic.integrations.http.HttpPolicy, got {policy!r}")
         self._inner = inner
-        self._policy = policy
-        self._hosts = HostPipelines(
-            pipeline,
-            per_host,
-            max_hosts,
-            lambda scheme, host, port: http_pipeline(name=f"{host}:{port}"),
-        )
+        self._policy = checked_policy(policy)
+        self._hosts = HostPipelines(pipeline, per_host, max_hosts, host_pipeline)
 
     def pipeline_for(self, url: httpx.URL) -> Pipeline:
         """The pipeline requests to ``url``'s host run through (made on first use)."""

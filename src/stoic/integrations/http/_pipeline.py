@@ -10,7 +10,7 @@ from stoic._timeout import timeout
 from stoic.backoff import Backoff, exponential
 from stoic.integrations.http._classify import is_failure, retryable
 
-__all__ = ["http_pipeline"]
+__all__ = ["host_pipeline", "http_pipeline"]
 
 _NO_CAP = 86_400.0  # a day: in effect no cap on a single wait
 
@@ -51,3 +51,8 @@ def http_pipeline(
         timeout(attempt),
         name=name,
     )
+
+
+def host_pipeline(scheme: str, host: str, port: int) -> Pipeline:
+    """What a client integration gives a host by default: ``http_pipeline``, named for it."""
+    return http_pipeline(name=f"{host}:{port}")

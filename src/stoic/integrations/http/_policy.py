@@ -11,7 +11,7 @@ from typing import Any
 
 from stoic import _validate
 
-__all__ = ["HttpPolicy", "TransientResponse", "retry_after_seconds"]
+__all__ = ["HttpPolicy", "TransientResponse", "checked_policy", "retry_after_seconds"]
 
 _TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
@@ -69,6 +69,15 @@ class HttpPolicy:
     def may_send_again(self, method: str, has_idempotency_key: bool) -> bool:
         """Whether a request that may have reached the server can be sent once more."""
         return method.upper() in self._methods or has_idempotency_key
+
+
+def checked_policy(policy: object) -> HttpPolicy:
+    """A client integration's ``policy=``: ``None`` for the defaults, else an ``HttpPolicy``."""
+    if policy is None:
+        return HttpPolicy()
+    if not isinstance(policy, HttpPolicy):
+        raise TypeError(f"policy must be a stoic.integrations.http.HttpPolicy, got {policy!r}")
+    return policy
 
 
 def _set_of(value: object, parameter: str, kind: type) -> frozenset[Any]:
