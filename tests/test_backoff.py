@@ -293,6 +293,16 @@ class TestPerRetry:
             expected = _jittered(min(0.3 * 1.7 ** (n - 1), 4.0), jitter, random.Random(n).random)
             assert delay(n, draw) == expected
 
+    def test_decorrelated_jitter_needs_a_multiplier_above_one(self) -> None:
+        with pytest.raises(ValueError, match="multiplier must be > 1 with jitter='decorrelated'"):
+            exponential(1.0, 1.0, 10.0, "decorrelated")
+
+    def test_decorrelated_delays_far_past_the_range_of_floats_stay_under_the_cap(self) -> None:
+        # The smallest float as the first delay: the power overflows before the cap is reached.
+        delays = take(exponential(5e-324, 1e10, 30.0, "decorrelated"), 200, 3)
+        assert all(0 <= delay <= 30.0 for delay in delays)
+        assert len(set(delays[100:])) > 1
+
     def test_a_zero_initial_stays_zero_past_the_range_of_floats(self) -> None:
         delay = exponential(0.0, 1e10, 10.0, "none").per_retry()
         assert delay is not None

@@ -11,7 +11,7 @@ import pytest
 
 trio = pytest.importorskip("trio")
 
-from stoic import Bulkhead, RateLimiter, Retry, _clock  # noqa: E402
+from stoic import Bulkhead, RateLimiter, Retry, _clock, timeout  # noqa: E402
 from stoic.backoff import constant  # noqa: E402
 
 ASYNCIO_ONLY = "stoic runs on asyncio"
@@ -164,6 +164,19 @@ class TestUnderTrio:
         async def main() -> None:
             with pytest.raises(RuntimeError, match=ASYNCIO_ONLY):
                 await Retry(attempts=2, backoff=constant(0.0)).call(fail)
+
+        trio.run(main)
+
+    def test_a_timeout_entered_after_asyncio_ran_says_so_in_this_process(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The in-process twin of the subprocess test above: the same path, measured by
+        # coverage, which does not follow subprocesses.
+        monkeypatch.setattr(_clock, "asyncio_seen", True)
+
+        async def main() -> None:
+            with pytest.raises(RuntimeError, match=ASYNCIO_ONLY):
+                await timeout(5).call(ok)
 
         trio.run(main)
 

@@ -138,6 +138,29 @@ class TestAStrategyFromOutside:
             class Spaced(Strategy):
                 kind = "two words"
 
+    @pytest.mark.parametrize("dotted", ["no_such_module_xyz.Thing", "stoic.backoff.exponential"])
+    def test_a_dotted_type_that_is_no_strategy_class_is_refused(self, dotted: str) -> None:
+        with pytest.raises(ValueError, match=r"type must be one of .* got '" + dotted):
+            pipeline_from_config({"strategies": [{"type": dotted}]})
+
+    def test_without_a_describe_of_its_own_it_is_described_by_its_repr(self) -> None:
+        class Plain(Strategy):
+            def __repr__(self) -> str:
+                return "Plain()"
+
+            async def call(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+                return await fn(*args, **kwargs)
+
+        assert Plain().describe() == "Plain()"
+        assert "Plain()" in Pipeline(Plain()).describe()
+
+    async def test_without_a_call_every_form_says_it_is_missing(self) -> None:
+        class Hollow(Strategy):
+            pass
+
+        with pytest.raises(NotImplementedError):
+            await Hollow()(double)(2)
+
     def test_without_a_config_form_it_says_so(self) -> None:
         class Plain(Strategy):
             async def call(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
@@ -274,6 +297,15 @@ class TestImmutableStrategies:
             # A field raises from the guard, a read-only property from Python itself.
             with pytest.raises(AttributeError, match="immutable once built|has no setter"):
                 setattr(strategy, attribute, 1)
+        assert strategy.options() == before
+
+    def test_deleting_an_option_raises_and_changes_nothing(self, name: str) -> None:
+        strategy = _every_strategy()[name]
+        before = strategy.options()
+        for attribute in strategy.__slots__:
+            if not attribute.startswith("__"):
+                with pytest.raises(AttributeError, match="immutable once built"):
+                    delattr(strategy, attribute)
         assert strategy.options() == before
 
     def test_with_changes_one_option_and_keeps_the_rest(self, name: str) -> None:

@@ -239,7 +239,7 @@ class Frozen(Strategy):
             raise AttributeError(f"{type(self).__name__} is immutable once built")
         object.__delattr__(self, name)
 
-    def options(self) -> dict[str, Any]:
+    def options(self) -> dict[str, Any]:  # pragma: no cover - abstract
         """The constructor keywords that build an equal strategy (with fresh state)."""
         raise NotImplementedError
 
