@@ -19,6 +19,7 @@ from stoic._pipeline import Pipeline
 from stoic._retry import (
     AttemptCompleted,
     Retry,
+    RetryBudget,
     RetryGaveUp,
     RetryScheduled,
     async_retry,
@@ -1552,8 +1553,13 @@ class TestResume:
         assert Retry(on=ConnectionError).resume(ValueError(), Flaky(), (), {}) is None
 
     @pytest.mark.parametrize(
-        "options", [{"deadline": 30.0}, {"on_result": lambda result: result is None}]
+        "options",
+        [
+            {"deadline": 30.0},
+            {"on_result": lambda result: result is None},
+            {"budget": RetryBudget()},
+        ],
     )
     def test_a_policy_that_needs_the_whole_call_refuses(self, options: dict[str, Any]) -> None:
-        with pytest.raises(ValueError, match="without deadline or on_result"):
+        with pytest.raises(ValueError, match="without deadline, on_result or budget"):
             Retry(**options).resume(ConnectionError(), Flaky(), (), {})

@@ -57,7 +57,7 @@ def run_start(strategies: Sequence[object], end: int) -> int | None:
 
 def _fusable(strategies: Sequence[object]) -> bool:
     """Two or three of ``Retry``, ``CircuitBreaker``, ``Bulkhead`` (exact classes), in that
-    order; a retry with no deadline, ``on_result`` or listeners of its own; a breaker whose
+    order; a retry with no deadline, ``on_result``, budget or listeners of its own; a breaker whose
     plain success needs only a counter reset (``BreakerController.plain``)."""
     rest = list(_ORDER)
     for strategy in strategies:
@@ -67,7 +67,10 @@ def _fusable(strategies: Sequence[object]) -> bool:
             return False
         rest.pop(0)
         if isinstance(strategy, Retry) and (
-            strategy.deadline is not None or strategy.on_result is not None or strategy.listeners
+            strategy.deadline is not None
+            or strategy.on_result is not None
+            or strategy.budget is not None
+            or strategy.listeners
         ):
             return False
         if isinstance(strategy, CircuitBreaker) and not strategy.controller.plain:

@@ -114,6 +114,8 @@ class Attempts:
             # As in ``call``: the clock is read only for a deadline or a listener.
             if listening or policy.deadline is not None:
                 self._start = self._started = _clock.now()
+            if policy.budget is not None:
+                policy.budget.deposit()
         elif self._delay is None:
             # The previous block ended without an exception: the work is done.
             self._done = True
@@ -137,6 +139,8 @@ class Attempts:
             policy._attempt_done(self._number, self._started, exc, False)
         if exc is None or (type(exc) not in policy._known and not policy._matches(exc)):
             self._done = True
+            if exc is None and policy.budget is not None:
+                policy.budget.succeeded()
             if exc is not None and self._number > 1 and not never_handled(exc):
                 note(exc, NOT_RETRIED, f"{NOT_RETRIED}: attempt {self._number} raised it")
             return False

@@ -15,7 +15,7 @@ __all__ = [
     "new_attempt_completed",
 ]
 
-GiveUpReason = Literal["attempts", "deadline"]
+GiveUpReason = Literal["attempts", "deadline", "budget"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,8 @@ class RetryScheduled(Event):
 
 @dataclass(frozen=True, slots=True)
 class RetryGaveUp(Event):
-    """Retrying stopped after ``attempt`` attempts; ``reason``: ``"attempts"`` or ``"deadline"``."""
+    """Retrying stopped after ``attempt`` attempts; ``reason``: ``"attempts"``, ``"deadline"``
+    or ``"budget"`` (the retry budget is spent)."""
 
     severity: ClassVar[Severity] = Severity.ERROR
     attempt: int

@@ -70,6 +70,9 @@ def next_delay(
     that ``on_result`` rejected (``exc`` is then ``None``). ``delays``: what ``delays_of``
     gave for this call.
     """
+    budget = options.budget
+    if budget is not None:
+        budget.failed()
     if attempt >= options.attempts or (
         testing_state.attempts is not None and attempt >= testing_state.attempts
     ):
@@ -95,6 +98,9 @@ def next_delay(
         delay = 0.0
     if deadline is not None and _clock.reached(now + delay, deadline):
         return "deadline"
+    # Last: a retry that would not run for another reason spends nothing.
+    if budget is not None and not budget.try_withdraw():
+        return "budget"
     return delay
 
 

@@ -23,6 +23,7 @@ many attempts ran and how long it took. If the last outcome was a *result* rejec
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 from collections.abc import (
@@ -53,6 +54,7 @@ from stoic._events import (
     validate_listeners,
 )
 from stoic._retry.attempts import Attempts
+from stoic._retry.budget import RetryBudget
 from stoic._retry.events import GiveUpReason, RetryGaveUp, RetryScheduled, new_attempt_completed
 from stoic._retry.matching import KNOWN_MAX, matched_by_type, overlap
 from stoic._retry.plan import GAVE_UP, NO_RESULT, NOT_RETRIED, deadline_of, delays_of, next_delay
@@ -105,6 +107,7 @@ class Retry(Frozen):
         "_random",
         "attempts",
         "backoff",
+        "budget",
         "deadline",
         "delay_hint",
         "max_delay",
@@ -114,6 +117,7 @@ class Retry(Frozen):
     attempts: int
     on_result: Callable[[Any], bool] | None
     backoff: Backoff
+    budget: RetryBudget | None
     deadline: float | None
     delay_hint: Callable[[Any], float | None] | None
     max_delay: float
@@ -138,8 +142,12 @@ class Retry(Frozen):
         name: str | None = None,
         listeners: Iterable[Listener] = (),
         random: Callable[[], float] = random.random,
+        budget: RetryBudget | None = None,
     ) -> None:
         _set(self, "attempts", _validate.count(attempts, "attempts"))
+        if budget is not None:
+            _validate.instance(budget, "budget", RetryBudget, "a stoic.RetryBudget")
+        _set(self, "budget", budget)
         if deadline is not None:
             deadline = _validate.seconds(deadline, "deadline", positive=True, optional=True)
         max_delay = _validate.seconds(max_delay, "max_delay")
@@ -186,11 +194,12 @@ class Retry(Frozen):
             "name": self.name,
             "listeners": self._listeners,
             "random": self._random,
+            "budget": self.budget,
         }
 
     def __repr__(self) -> str:
         parts = [f"attempts={self.attempts}", f"on={self._on!r}", f"backoff={self.backoff!r}"]
-        for label in ("on_result", "deadline", "delay_hint", "name"):
+        for label in ("on_result", "deadline", "delay_hint", "budget", "name"):
             value = getattr(self, label)
             if value is not None:
                 parts.append(f"{label}={value!r}")
@@ -242,6 +251,10 @@ class Retry(Frozen):
         for hook in ("on_result", "delay_hint"):
             if getattr(self, hook) is not None:
                 raise ValueError(f"retry {hook} is a function, which config cannot express")
+        if self.budget is not None:
+            raise ValueError(
+                "retry budget is an object shared by call sites, which config cannot express"
+            )
         return _configuration.without_none(
             {
                 "attempts": self.attempts,
@@ -274,6 +287,9 @@ class Retry(Frozen):
             _clock.first_call()
         listening = self._listeners or global_listeners or _pipeline_listeners()
         start = _clock.now() if listening or self.deadline is not None else 0.0
+        budget = self.budget
+        if budget is not None:
+            budget.deposit()
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
@@ -285,6 +301,8 @@ class Retry(Frozen):
             result = NO_RESULT
         else:
             if self.on_result is None or not self.on_result(result):
+                if budget is not None:
+                    budget.succeeded()
                 if listening:  # ``_attempt_done`` of a success, inlined: the listened happy path
                     emit(
                         self._listeners,
@@ -304,7 +322,7 @@ class Retry(Frozen):
         in ``tests/retry/test_retry.py`` run every behaviour through both.
         """
         on_result, policy, retry_ = self.on_result, self, self._retry
-        own, deadline, name = self._listeners, self.deadline, self.name
+        own, deadline, name, budget = self._listeners, self.deadline, self.name, self.budget
 
         @functools.wraps(fn)
         async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -312,6 +330,8 @@ class Retry(Frozen):
                 _clock.first_call()
             listening = own or global_listeners or _pipeline_listeners()
             start = _clock.now() if listening or deadline is not None else 0.0
+            if budget is not None:
+                budget.deposit()
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
@@ -323,6 +343,8 @@ class Retry(Frozen):
                 result = NO_RESULT
             else:
                 if on_result is None or not on_result(result):
+                    if budget is not None:
+                        budget.succeeded()
                     if listening:  # as in ``call``
                         emit(
                             own,
@@ -350,10 +372,10 @@ class Retry(Frozen):
         (re-raise it), else the retry loop over ``fn(*args, **kwargs)``, to await. A policy
         with a deadline or ``on_result`` needs the call's start and result: ``ValueError``.
         """
-        if self.deadline is not None or self.on_result is not None:
+        if self.deadline is not None or self.on_result is not None or self.budget is not None:
             raise ValueError(
-                "Retry.resume continues a policy without deadline or on_result only; this one "
-                "has one, so run the whole call through it (call, or the decorator)"
+                "Retry.resume continues a policy without deadline, on_result or budget only; "
+                "this one has one, so run the whole call through it (call, or the decorator)"
             )
         if type(exc) not in self._known and not self._retryable(exc, fn, args):
             return None
@@ -459,6 +481,8 @@ class Retry(Frozen):
                     exc = None
                     now = _clock.now()
                     continue
+                if self.budget is not None:
+                    self.budget.succeeded()
                 return result  # type: ignore[no-any-return]
         finally:
             if in_context is not None:
@@ -496,18 +520,21 @@ class Retry(Frozen):
                 self._listeners,
                 RetryGaveUp(self.name, attempts, elapsed, exc, _result(result), reason),
             )
-        why = (
-            "the deadline allows no further attempt" if reason == "deadline" else "no attempts left"
-        )
+        why = _WHY[reason]
         if exc is None:
             rejected = ResultRejected(result, attempts, elapsed)
             rejected.add_note(f"{GAVE_UP}: {why}")
-            return rejected
-        text = (
-            f"{GAVE_UP} after {attempts} attempt(s), {elapsed:.3f}s after the first failure: {why}"
-        )
-        note(exc, GAVE_UP, text)
-        return exc
+            target: BaseException = rejected
+        else:
+            text = (
+                f"{GAVE_UP} after {attempts} attempt(s), {elapsed:.3f}s after the first "
+                f"failure: {why}"
+            )
+            note(exc, GAVE_UP, text)
+            target = exc
+        if reason == "budget" and self.budget is not None:
+            _tell_retry_after(target, self.budget.retry_after())
+        return target
 
     # -- the attempt-loop form --------------------------------------------------------------
 
@@ -522,6 +549,21 @@ class Retry(Frozen):
                 "use policy.call(fn) or the decorator, or a policy without on_result"
             )
         return Attempts(self)
+
+
+_WHY = {
+    "attempts": "no attempts left",
+    "deadline": "the deadline allows no further attempt",
+    "budget": "the retry budget is spent",
+}
+
+
+def _tell_retry_after(exc: BaseException, seconds: float | None) -> None:
+    """Give ``exc`` a ``retry_after`` (an outer loop's hint to back off) unless it has one."""
+    if seconds is None or getattr(exc, "retry_after", None) is not None:
+        return
+    with contextlib.suppress(AttributeError):  # an exception class with __slots__
+        exc.retry_after = seconds  # type: ignore[attr-defined]
 
 
 def _result(result: Any) -> Any:
