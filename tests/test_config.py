@@ -17,6 +17,7 @@ from stoic._timeout import Timeout, timeout
 from stoic.backoff import constant, exponential, linear
 from stoic.config import load_pipelines, pipeline_from_config, pipeline_to_config
 from stoic.registry import Registry
+from tests.docs.blocks import DOCS, blocks
 
 PAYMENTS: dict[str, Any] = {
     "name": "payments",
@@ -282,11 +283,10 @@ class TestToml:
         with pytest.raises(ValueError, match=r"pipelines\.bad\.strategies\[0\] \(retry\)"):
             load_pipelines(path)
 
-    def test_the_readme_example_loads(self, tmp_path: Path) -> None:
-        readme = (Path(__file__).parent.parent / "README.md").read_text()
-        example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    def test_the_docs_example_loads(self, tmp_path: Path) -> None:
+        (example,) = [block for block in blocks(DOCS / "pipelines.md") if block.language == "toml"]
         path = tmp_path / "stoic.toml"
-        path.write_text(example)
+        path.write_text(example.source)
         payments = load_pipelines(path)["payments"]
         limiter = payments.strategies[3]
         assert isinstance(limiter, RateLimiter)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import gc
 import warnings
-from pathlib import Path
 
 import pytest
 import pytest_asyncio  # a test dependency: these sessions must run under it
+
+from tests.docs.blocks import DOCS, in_section
 
 pytest_plugins = ["pytester"]
 
@@ -232,15 +233,14 @@ async def test_real() -> None:
         result.assert_outcomes(passed=1)
 
 
-def readme_example() -> str:
-    """The test module in the README's "Testing with virtual time" section."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme.split("\n## Testing with virtual time\n", 1)[1].split("\n## ", 1)[0]
-    return section.split("```python\n", 1)[1].split("```", 1)[0]
+def docs_example() -> str:
+    """The test module in docs/testing.md, under "A test module"."""
+    (example,) = in_section(DOCS / "testing.md", "## A test module")
+    return example.source
 
 
-def test_the_readme_example_passes(pytester: pytest.Pytester, setup: str) -> None:
-    result = run(pytester, setup, readme_example())
+def test_the_docs_example_passes(pytester: pytest.Pytester, setup: str) -> None:
+    result = run(pytester, setup, docs_example())
     result.assert_outcomes(passed=5)
 
 
