@@ -20,6 +20,7 @@ MODULES = [
     "stoic._rate_limit",
     "stoic._timeout",
     "stoic._fallback",
+    "stoic._throttle",
     "stoic._pipeline.pipeline",
 ]
 

@@ -260,9 +260,10 @@ class TestSubclassOverrides:
 
 
 def _every_strategy() -> dict[str, Any]:
-    from stoic import Fallback
+    from stoic import AdaptiveThrottle, Fallback
 
     return {
+        "AdaptiveThrottle": AdaptiveThrottle(3.0, name="a"),
         "Retry": Retry(attempts=2, name="r"),
         "CircuitBreaker": CircuitBreaker(failure_threshold=2, name="b"),
         "Bulkhead": Bulkhead(3, max_waiting=1, name="h"),
@@ -274,6 +275,7 @@ def _every_strategy() -> dict[str, Any]:
 
 
 CHANGES = {
+    "AdaptiveThrottle": ("k", 1.5),
     "Retry": ("attempts", 5),
     "CircuitBreaker": ("config", None),
     "Bulkhead": ("max_concurrent", 7),

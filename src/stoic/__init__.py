@@ -75,6 +75,10 @@ if TYPE_CHECKING:
         retry_with_backoff as retry_with_backoff,
     )
     from stoic._strategy import Strategy as Strategy
+    from stoic._throttle import (
+        AdaptiveThrottle as AdaptiveThrottle,
+        CallThrottled as CallThrottled,
+    )
     from stoic._timeout import (
         Timeout as Timeout,
         TimeoutExpired as TimeoutExpired,
@@ -109,6 +113,7 @@ if TYPE_CHECKING:
         RejectedCall as RejectedCall,
         ResultRejected as ResultRejected,
         StoicError as StoicError,
+        Throttled as Throttled,
         TimeoutExceeded as TimeoutExceeded,
     )
     from stoic.groups import (
@@ -165,6 +170,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "retry_with_backoff",
     ),
     "_strategy": ("Strategy",),
+    "_throttle": ("AdaptiveThrottle", "CallThrottled"),
     "_timeout": ("Timeout", "TimeoutExpired", "current_deadline", "remaining", "timeout"),
     "backoff": ("Backoff", "Jitter", "constant", "exponential", "linear"),
     "batch": ("Outcome", "gather_outcomes", "gather_partial", "map_outcomes", "map_partial"),
@@ -181,6 +187,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "RejectedCall",
         "ResultRejected",
         "StoicError",
+        "Throttled",
         "TimeoutExceeded",
     ),
     "groups": ("handle_exception_group", "leaf_exceptions", "split_exception_group"),

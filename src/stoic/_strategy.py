@@ -32,6 +32,7 @@ _BUILTIN_MODULES = (
     "stoic._bulkhead",
     "stoic._rate_limit",
     "stoic._fallback",
+    "stoic._throttle",
     "stoic._pipeline",
 )
 

@@ -24,6 +24,7 @@ __all__ = [
     "RejectedCall",
     "ResultRejected",
     "StoicError",
+    "Throttled",
     "TimeoutExceeded",
 ]
 
@@ -83,6 +84,20 @@ class RateLimited(RejectedCall):
     def __init__(self, message: str = "rate limited", *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Throttled(RejectedCall):
+    """The adaptive throttle refused the call locally: the dependency has been rejecting
+    calls, so this one was not sent.
+
+    ``retry_after`` is the number of seconds until the throttle's counts next change (what
+    ``stoic.retry_after_hint`` reads); ``probability`` the share of calls it refuses now.
+    """
+
+    def __init__(self, message: str, *, retry_after: float, probability: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.probability = probability
 
 
 class TimeoutExceeded(StoicError, TimeoutError):

@@ -1,0 +1,331 @@
+"""Adaptive throttling: refuse calls locally, in proportion, while the dependency refuses them.
+
+The client-side throttling of Google's SRE book ("Handling Overload"): over a sliding window
+the client counts the calls it made (``requests``, its own refusals included) and those the
+dependency answered (``accepts``), and refuses a new call locally with probability
+``max(0, (requests - k * accepts) / (requests + 1))``, at most ``max_rejection``. While the
+dependency is healthy nothing is refused; as it starts to fail, the client sheds the excess it
+would have sent (with ``k=2``, about half of what the dependency rejects beyond its accepts),
+and the refusals cost the dependency nothing. Unlike a breaker it never stops all traffic, so
+it recovers as soon as calls are accepted again::
+
+    throttle = AdaptiveThrottle()  # k=2.0, window=30.0, max_rejection=0.8, min_requests=20
+    await throttle.call(fetch, url)
+
+Outcomes are classified as the circuit breaker's are: an exception ``record`` matches (and
+``ignore`` does not) or a result ``failure_result`` accepts is a rejection by the dependency;
+a success is an accept; any other exception, and cancellation, counts as nothing. A local
+refusal raises ``Throttled`` (a ``RejectedCall``) with ``retry_after``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from stoic import _clock, _validate
+from stoic._classify import ExceptionFilter, Matcher, check_awaited, compile_matcher, never_handled
+from stoic._events import Event, Listener, Severity, emit, validate_listeners
+from stoic._strategy import Frozen, P, T, set_field as _set
+from stoic.exceptions import Throttled
+
+__all__ = ["AdaptiveThrottle", "CallThrottled"]
+
+_SLICES = 10  # the window is counted in ten slices: a count expires within window / 10
+_DEFAULT_RANDOM = random.random
+
+
+@dataclass(frozen=True, slots=True)
+class CallThrottled(Event):
+    """The throttle refused a call locally; the wrapped function was not called.
+
+    ``probability`` is the share of calls it refuses now, from ``requests`` and ``accepts``
+    over its window.
+    """
+
+    severity: ClassVar[Severity] = Severity.WARNING
+    probability: float
+    requests: int
+    accepts: int
+
+
+class ThrottleWindow:
+    """The throttle's state (its decision core): requests and accepts over the window, in
+    ten slices of ``window / 10`` nanoseconds."""
+
+    __slots__ = ("accepts", "index", "requests", "slice_ns", "slices")
+
+    def __init__(self, slice_ns: int) -> None:
+        self.slice_ns = slice_ns
+        # Per slice: [requests, accepts].
+        self.slices = [[0, 0] for _ in range(_SLICES)]
+        self.index = 0
+        self.requests = 0
+        self.accepts = 0
+
+    def current(self, now_ns: int) -> list[int]:
+        """The counts of the slice ``now_ns`` falls in, older ones dropped first."""
+        index = now_ns // self.slice_ns
+        steps = index - self.index
+        slices = self.slices
+        if steps:
+            if steps >= _SLICES or steps < 0:  # a jump back only after a clock switch
+                for counts in slices:
+                    counts[0] = counts[1] = 0
+                self.requests = self.accepts = 0
+            else:
+                for step in range(1, steps + 1):
+                    counts = slices[(self.index + step) % _SLICES]
+                    self.requests -= counts[0]
+                    self.accepts -= counts[1]
+                    counts[0] = counts[1] = 0
+            self.index = index
+        return slices[index % _SLICES]
+
+    def rejection(self, k: float, min_requests: int, max_rejection: float) -> float:
+        """The probability of refusing the next call, from the counts as they stand."""
+        requests = self.requests
+        if requests < min_requests:
+            return 0.0
+        excess = requests - k * self.accepts
+        if excess <= 0:
+            return 0.0
+        probability = excess / (requests + 1)
+        return probability if probability < max_rejection else max_rejection
+
+    def retry_after_ns(self, now_ns: int) -> int:
+        """Nanoseconds until the oldest slice expires, and the counts change."""
+        return (self.index + 1) * self.slice_ns - now_ns
+
+
+class AdaptiveThrottle(Frozen):
+    """Refuse calls locally while the dependency rejects them (the SRE book's client-side
+    throttling).
+
+    - ``k``: how many requests per accept pass before any is refused (a number >= 1;
+      lower refuses sooner; 2 lets through about twice what the dependency accepts).
+    - ``window``: seconds the counts cover (> 0, at most 600).
+    - ``max_rejection``: the highest share of calls refused (in (0, 1]; below 1 so that
+      some calls always reach the dependency and see it recover).
+    - ``min_requests``: requests in the window before any refusal (an int >= 0).
+    - ``record``, ``ignore``, ``failure_result``: which outcomes are the dependency's
+      rejections, as for ``CircuitBreaker`` (default: every ``Exception``).
+    - ``name``, ``listeners``: carried by events; ``random``: the draw, for tests.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_failure_result",
+        "_ignore",
+        "_ignored",
+        "_k",
+        "_listeners",
+        "_max_rejection",
+        "_min_requests",
+        "_name",
+        "_random",
+        "_record",
+        "_recorded",
+        "_state",
+        "_window",
+    )
+    _k: float
+    _window: float
+    _max_rejection: float
+    _min_requests: int
+    _record: ExceptionFilter
+    _ignore: ExceptionFilter | None
+    _recorded: Matcher
+    _ignored: Matcher | None
+    _failure_result: Callable[[Any], bool] | None
+    _name: str | None
+    _listeners: tuple[Listener, ...]
+    _random: Callable[[], float]
+    _state: ThrottleWindow
+    _clock: Any
+
+    kind = "adaptive_throttle"
+
+    def __init__(
+        self,
+        k: float = 2.0,
+        window: float = 30.0,
+        max_rejection: float = 0.8,
+        min_requests: int = 20,
+        *,
+        record: ExceptionFilter = Exception,
+        ignore: ExceptionFilter | None = None,
+        failure_result: Callable[[Any], bool] | None = None,
+        name: str | None = None,
+        listeners: Iterable[Listener] = (),
+        random: Callable[[], float] = _DEFAULT_RANDOM,
+    ) -> None:
+        _set(self, "_k", _validate.number(k, "k", minimum=1.0))
+        _set(self, "_window", _validate.seconds(window, "window", positive=True, maximum=600.0))
+        _set(self, "_max_rejection", _validate.fraction(max_rejection, "max_rejection"))
+        _set(self, "_min_requests", _validate.count(min_requests, "min_requests", minimum=0))
+        _set(self, "_record", record)
+        _set(self, "_recorded", compile_matcher(record, parameter="record"))
+        _set(self, "_ignore", ignore)
+        _set(
+            self,
+            "_ignored",
+            None if ignore is None else compile_matcher(ignore, parameter="ignore"),
+        )
+        if failure_result is not None:
+            _validate.function(failure_result, "failure_result", "a predicate on the result")
+        _set(self, "_failure_result", failure_result)
+        _set(self, "_name", _validate.name(name))
+        _set(self, "_listeners", validate_listeners(listeners))
+        if random is not _DEFAULT_RANDOM:
+            _validate.function(
+                random, "random", "a function returning floats in [0, 1)", optional=False
+            )
+        _set(self, "_random", random)
+        _set(self, "_state", ThrottleWindow(max(1, int(self._window * _clock.NS) // _SLICES)))
+        _set(self, "_clock", _clock)
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "k": self._k,
+            "window": self._window,
+            "max_rejection": self._max_rejection,
+            "min_requests": self._min_requests,
+            "record": self._record,
+            "ignore": self._ignore,
+            "failure_result": self._failure_result,
+            "name": self._name,
+            "listeners": self._listeners,
+            "random": self._random,
+        }
+
+    def __repr__(self) -> str:
+        name = "" if self._name is None else f", name={self._name!r}"
+        return (
+            f"AdaptiveThrottle(k={self._k!r}, window={self._window!r}, "
+            f"max_rejection={self._max_rejection!r}, min_requests={self._min_requests!r}{name})"
+        )
+
+    @property
+    def name(self) -> str | None:
+        return self._name
+
+    @property
+    def window(self) -> ThrottleWindow:
+        """The counts this throttle decides on."""
+        return self._state
+
+    def probability(self) -> float:
+        """The share of calls it would refuse now."""
+        state = self._state
+        state.current(self._clock.now_ns())
+        return state.rejection(self._k, self._min_requests, self._max_rejection)
+
+    # -- hooks for pipelines and config ------------------------------------------------------
+
+    def describe(self) -> str:
+        name = "" if self._name is None else f" [{self._name}]"
+        return (
+            f"adaptive throttle: k={self._k:g} over {self._window:g}s, refuses at most "
+            f"{self._max_rejection:.0%}{name}"
+        )
+
+    def to_config(self) -> dict[str, Any]:
+        from stoic._configuration import exception_names, without_none
+
+        if self._failure_result is not None:
+            raise ValueError("throttle failure_result is a function, which config cannot express")
+        return without_none(
+            {
+                "k": self._k,
+                "window": self._window,
+                "max_rejection": self._max_rejection,
+                "min_requests": self._min_requests,
+                "record": exception_names(self._record, "throttle record"),
+                "ignore": None
+                if self._ignore is None
+                else exception_names(self._ignore, "throttle ignore"),
+                "name": self._name,
+            }
+        )
+
+    @classmethod
+    def from_config(cls, options: Mapping[str, Any], where: str) -> AdaptiveThrottle:
+        from stoic import _configuration
+
+        allowed = ("k", "window", "max_rejection", "min_requests", "record", "ignore", "name")
+        _configuration.check_keys(options, allowed, where)
+        options = dict(options)
+        for key in ("record", "ignore"):
+            if key in options:
+                options[key] = _configuration.exceptions(options[key], f"{where}.{key}")
+        return cls(**options)
+
+    # -- the call ----------------------------------------------------------------------------
+
+    async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``await fn(*args, **kwargs)`` unless the throttle refuses it (``Throttled``).
+
+        Returns what ``fn`` returns and raises what it raises.
+        """
+        state = self._state
+        counts = state.current(self._clock.now_ns())
+        probability = state.rejection(self._k, self._min_requests, self._max_rejection)
+        # Every call counts as a request, a refused one too: that is what lets the
+        # probability settle where the dependency's accepts can carry the load.
+        counts[0] += 1
+        state.requests += 1
+        admitted_in = state.index
+        if probability and self._random() < probability:
+            self._refuse(probability)
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            if type(exc) is TypeError:
+                try:
+                    check_awaited(fn, args, exc)
+                except BaseException:
+                    self._uncount(admitted_in)
+                    raise
+            if never_handled(exc) or not self._rejected_by(exc):
+                self._uncount(admitted_in)  # cancellation, or an answer that says nothing
+            raise
+        failure_result = self._failure_result
+        if failure_result is None or not failure_result(result):
+            self._accepted()
+        return result
+
+    def _rejected_by(self, exc: BaseException) -> bool:
+        ignored = self._ignored
+        return self._recorded(exc) and (ignored is None or not ignored(exc))
+
+    def _accepted(self) -> None:
+        state = self._state
+        state.current(self._clock.now_ns())[1] += 1
+        state.accepts += 1
+
+    def _uncount(self, admitted_in: int) -> None:
+        """Take back the request counted at admission, in slice ``admitted_in``, unless
+        that slice has left the window already (and the request with it)."""
+        state = self._state
+        state.current(self._clock.now_ns())
+        if state.index - admitted_in < _SLICES:
+            state.slices[admitted_in % _SLICES][0] -= 1
+            state.requests -= 1
+
+    def _refuse(self, probability: float) -> None:
+        state = self._state
+        emit(
+            self._listeners,
+            CallThrottled(self._name, probability, state.requests, state.accepts),
+        )
+        label = "throttle" if self._name is None else f"throttle {self._name!r}"
+        retry_after = state.retry_after_ns(self._clock.now_ns()) / _clock.NS
+        raise Throttled(
+            f"{label} refused the call locally: it refuses {probability:.0%} of calls while "
+            f"the dependency accepts {state.accepts} of {state.requests}",
+            retry_after=retry_after,
+            probability=probability,
+        )
