@@ -1,4 +1,4 @@
-"""The fenced code blocks of the docs pages, as the tests read them.
+"""The fenced code blocks of the README and the docs pages, as the tests read them.
 
 A block is a fenced code block (```` ``` ```` or ``~~~``, at any indentation); its language
 is the first word of the fence's info string. Python blocks (``python``, ``py``,
@@ -14,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).parents[2]
 DOCS = ROOT / "docs"
+README = ROOT / "README.md"
 
 PYTHON = frozenset({"python", "py", "python3"})
 
@@ -41,8 +42,8 @@ class Block:
 
 
 def pages() -> list[Path]:
-    """Every docs page."""
-    return sorted(DOCS.rglob("*.md"))
+    """The README and every docs page."""
+    return [README, *sorted(DOCS.rglob("*.md"))]
 
 
 def page_id(path: Path) -> str:

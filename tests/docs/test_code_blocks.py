@@ -1,4 +1,4 @@
-"""Every Python block of the docs pages runs, as written, in the page's order.
+"""Every Python block of the README and the docs pages runs, as written, in the page's order.
 
 Each page runs in a fresh interpreter (``run_page.py``): its blocks share one namespace, top-
 level ``await`` runs on virtual time, and a block that is a whole program (``asyncio.run``)
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.blocks import DOCS, ROOT, page_id, pages, python_blocks
+from tests.docs.blocks import DOCS, README, ROOT, page_id, pages, python_blocks
 
 RUNNER = Path(__file__).with_name("run_page.py")
 
@@ -62,7 +62,8 @@ def test_blocks_left_out_say_why_and_are_few() -> None:
     assert len(left_out) <= MAX_NOT_RUN, [f"{b.where}: {b.not_run}" for b in left_out]
 
 
-def test_the_home_page_has_python_to_run() -> None:
+def test_the_readme_and_the_home_page_have_python_to_run() -> None:
+    assert python_blocks(README)
     assert python_blocks(DOCS / "index.md")
 
 
@@ -128,3 +129,9 @@ def test_every_docs_page_is_in_the_nav() -> None:
     nav = (ROOT / "mkdocs.yml").read_text().split("\nnav:\n", 1)[1]
     listed = set(re.findall(r":\s*(\S+\.md)\s*$", nav, re.M))
     assert listed == {page_id(path) for path in DOCS.rglob("*.md")}
+
+
+def test_the_readmes_links_to_the_docs_lead_to_pages() -> None:
+    links = re.findall(r"\]\((docs/[^)#\s]+)", README.read_text())
+    assert links
+    assert [link for link in links if not (ROOT / link).is_file()] == []
