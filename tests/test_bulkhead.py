@@ -950,6 +950,14 @@ class TestOptionNames:
         with pytest.raises(TypeError, match="give max_wait or timeout"):
             Bulkhead(2, 0, 1.0, max_wait=2.0)
 
+    def test_a_limit_class_where_its_instance_belongs_is_refused(self) -> None:
+        with pytest.raises(TypeError, match="got the class FixedLimit: pass an instance"):
+            Bulkhead(FixedLimit)  # type: ignore[arg-type]
+
+    def test_a_limit_object_whose_limit_is_no_int_is_refused(self) -> None:
+        with pytest.raises(TypeError, match="max_concurrent's limit must be an int >= 0"):
+            Bulkhead(_MovableLimit("ten"))  # type: ignore[arg-type]
+
     def test_a_limit_object_has_no_config_form(self) -> None:
         from stoic import Pipeline, pipeline_to_config
 

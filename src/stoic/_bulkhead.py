@@ -283,6 +283,15 @@ class Bulkhead(Frozen):
         if isinstance(max_concurrent, int) or not hasattr(max_concurrent, "limit"):
             _set(self, "_limit", FixedLimit(_validate.count(max_concurrent, "max_concurrent")))
         else:
+            _validate.instance(
+                max_concurrent, "max_concurrent", object, "an int or a ConcurrencyLimit object"
+            )
+            now = max_concurrent.limit
+            if type(now) is not int or now < 0:  # read once here, so a wrong object fails now
+                raise TypeError(
+                    "max_concurrent's limit must be an int >= 0, got "
+                    f"{now!r} from {max_concurrent!r}"
+                )
             _set(self, "_limit", max_concurrent)
         _set(self, "_max_waiting", _validate.count(max_waiting, "max_waiting", minimum=0))
         if timeout is not None and max_wait is not None:
