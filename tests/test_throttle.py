@@ -87,11 +87,45 @@ class TestRefusals:
         seen = await send(throttle, Backend(down=True), 20)
         assert seen == {"ok": 0, "rejected": 20, "refused": 0}
 
+    async def test_calls_still_running_are_not_taken_for_rejections(self) -> None:
+        throttle = AdaptiveThrottle(min_requests=0, random=draws(0.0))
+
+        async def slow() -> str:
+            await asyncio.sleep(6.0)
+            return "ok"
+
+        results = await asyncio.gather(*(throttle.call(slow) for _ in range(100)))
+        assert results == ["ok"] * 100  # none refused while the others were in flight
+        assert (throttle.counts.requests, throttle.counts.accepts) == (100, 100)
+
+    async def test_a_predicate_that_raises_counts_as_nothing(self) -> None:
+        def broken(exc: BaseException) -> bool:
+            raise RuntimeError("bug in the predicate")
+
+        throttle = AdaptiveThrottle(record=broken, min_requests=0)
+        with pytest.raises(RuntimeError, match="bug in the predicate"):
+            await throttle.call(Backend(down=True))
+        assert throttle.counts.requests == 0
+
+    async def test_its_refusals_reach_global_and_pipeline_listeners(self) -> None:
+        import stoic
+
+        seen: list[Event] = []
+        throttle = AdaptiveThrottle(min_requests=0, random=draws(0.0))
+        await send(throttle, Backend(down=True), 2)
+        stoic.add_listener(seen.append)
+        try:
+            with pytest.raises(Throttled):
+                await Pipeline(throttle, name="api").call(Backend(down=True))
+        finally:
+            stoic.remove_listener(seen.append)
+        assert any(isinstance(event, CallThrottled) for event in seen)
+
     async def test_refusals_count_as_requests(self) -> None:
         throttle = AdaptiveThrottle(min_requests=0, random=draws(0.0))
         await send(throttle, Backend(down=True), 40)
-        assert throttle.window.requests == 40
-        assert throttle.window.accepts == 0
+        assert throttle.counts.requests == 40
+        assert throttle.counts.accepts == 0
 
     async def test_a_refusal_says_why_and_when_to_come_back(self) -> None:
         seen: list[Event] = []
@@ -143,7 +177,7 @@ class TestClassification:
         for _ in range(5):
             with pytest.raises(KeyError):
                 await throttle.call(missing)
-        assert (throttle.window.requests, throttle.window.accepts) == (0, 0)
+        assert (throttle.counts.requests, throttle.counts.accepts) == (0, 0)
 
     async def test_an_error_record_does_not_match_counts_as_nothing(self) -> None:
         throttle = AdaptiveThrottle(record=ConnectionError, min_requests=0)
@@ -153,7 +187,7 @@ class TestClassification:
 
         with pytest.raises(ValueError):
             await throttle.call(bad)
-        assert throttle.window.requests == 0
+        assert throttle.counts.requests == 0
 
     async def test_a_failure_result_is_a_rejection(self) -> None:
         throttle = AdaptiveThrottle(failure_result=lambda status: status == 503, min_requests=0)
@@ -162,7 +196,7 @@ class TestClassification:
             return 503
 
         assert await throttle.call(busy) == 503
-        assert (throttle.window.requests, throttle.window.accepts) == (1, 0)
+        assert (throttle.counts.requests, throttle.counts.accepts) == (1, 0)
 
     async def test_cancellation_counts_as_nothing(self) -> None:
         throttle = AdaptiveThrottle(min_requests=0)
@@ -175,7 +209,7 @@ class TestClassification:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert throttle.window.requests == 0
+        assert throttle.counts.requests == 0
 
     async def test_a_call_that_outlived_the_window_is_not_taken_back_twice(self) -> None:
         throttle = AdaptiveThrottle(ignore=KeyError, window=10.0, min_requests=0)
@@ -186,7 +220,7 @@ class TestClassification:
 
         with pytest.raises(KeyError):
             await throttle.call(slow_miss)
-        assert throttle.window.requests == 0  # not -1
+        assert throttle.counts.requests == 0  # not -1
 
 
 class TestConfigAndShape:
@@ -224,8 +258,8 @@ class TestConfigAndShape:
 
     def test_a_copy_starts_with_fresh_counts(self) -> None:
         throttle = AdaptiveThrottle(min_requests=0)
-        throttle.window.requests = 5
-        assert throttle.with_().window.requests == 0
+        throttle.counts.requests = 5
+        assert throttle.with_().counts.requests == 0
 
     @pytest.mark.parametrize(
         ("options", "match"),

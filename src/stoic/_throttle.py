@@ -96,7 +96,8 @@ class ThrottleWindow:
         return probability if probability < max_rejection else max_rejection
 
     def retry_after_ns(self, now_ns: int) -> int:
-        """Nanoseconds until the oldest slice expires, and the counts change."""
+        """Nanoseconds until the oldest slice expires, and the counts change (the
+        probability may take several slices to fall)."""
         return (self.index + 1) * self.slice_ns - now_ns
 
 
@@ -213,8 +214,8 @@ class AdaptiveThrottle(Frozen):
         return self._name
 
     @property
-    def window(self) -> ThrottleWindow:
-        """The counts this throttle decides on."""
+    def counts(self) -> ThrottleWindow:
+        """The counts this throttle decides on (``requests``, ``accepts``)."""
         return self._state
 
     def probability(self) -> float:
@@ -271,49 +272,41 @@ class AdaptiveThrottle(Frozen):
         Returns what ``fn`` returns and raises what it raises.
         """
         state = self._state
-        counts = state.current(self._clock.now_ns())
+        state.current(self._clock.now_ns())
         probability = state.rejection(self._k, self._min_requests, self._max_rejection)
-        # Every call counts as a request, a refused one too: that is what lets the
-        # probability settle where the dependency's accepts can carry the load.
-        counts[0] += 1
-        state.requests += 1
-        admitted_in = state.index
         if probability and self._random() < probability:
+            # A refusal counts as a request at once: that is what lets the probability
+            # settle where the dependency's accepts can carry the load.
+            self._count(accepted=False)
             self._refuse(probability)
+        # A call is counted when its outcome is known, not when it starts: calls still
+        # running are neither accepted nor rejected yet.
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
             if type(exc) is TypeError:
-                try:
-                    check_awaited(fn, args, exc)
-                except BaseException:
-                    self._uncount(admitted_in)
-                    raise
-            if never_handled(exc) or not self._rejected_by(exc):
-                self._uncount(admitted_in)  # cancellation, or an answer that says nothing
+                check_awaited(fn, args, exc)  # stoic's failure to await fn counts nowhere
+            # Cancellation, or an answer that says nothing of load, counts as nothing; so
+            # does a record or ignore predicate that raises (as for the breaker).
+            if not never_handled(exc) and self._rejected_by(exc):
+                self._count(accepted=False)
             raise
         failure_result = self._failure_result
-        if failure_result is None or not failure_result(result):
-            self._accepted()
+        self._count(accepted=failure_result is None or not failure_result(result))
         return result
 
     def _rejected_by(self, exc: BaseException) -> bool:
         ignored = self._ignored
         return self._recorded(exc) and (ignored is None or not ignored(exc))
 
-    def _accepted(self) -> None:
+    def _count(self, *, accepted: bool) -> None:
         state = self._state
-        state.current(self._clock.now_ns())[1] += 1
-        state.accepts += 1
-
-    def _uncount(self, admitted_in: int) -> None:
-        """Take back the request counted at admission, in slice ``admitted_in``, unless
-        that slice has left the window already (and the request with it)."""
-        state = self._state
-        state.current(self._clock.now_ns())
-        if state.index - admitted_in < _SLICES:
-            state.slices[admitted_in % _SLICES][0] -= 1
-            state.requests -= 1
+        counts = state.current(self._clock.now_ns())
+        counts[0] += 1
+        state.requests += 1
+        if accepted:
+            counts[1] += 1
+            state.accepts += 1
 
     def _refuse(self, probability: float) -> None:
         state = self._state
@@ -325,7 +318,8 @@ class AdaptiveThrottle(Frozen):
         retry_after = state.retry_after_ns(self._clock.now_ns()) / _clock.NS
         raise Throttled(
             f"{label} refused the call locally: it refuses {probability:.0%} of calls while "
-            f"the dependency accepts {state.accepts} of {state.requests}",
+            f"the dependency accepted {state.accepts} of the last {state.requests} "
+            "(refusals included)",
             retry_after=retry_after,
             probability=probability,
         )

@@ -137,7 +137,7 @@ def function(value: Any, parameter: str, what: str, *, optional: bool = True) ->
     return value
 
 
-def instance(value: Any, parameter: str, kind: type, what: str) -> Any:
+def instance(value: Any, parameter: str, kind: type | tuple[type, ...], what: str) -> Any:
     """An instance of ``kind``; a class given where its instance belongs says so."""
     if isinstance(value, type) and issubclass(value, kind):
         raise TypeError(

@@ -11,7 +11,8 @@ from stoic import Pipeline, RetryBudget, TokenRetryBudget
 from stoic._events import Event
 from stoic._retry import Retry, RetryGaveUp
 from stoic.backoff import constant
-from tests.forms import around_retry, forms_of
+from stoic.exceptions import ResultRejected
+from tests.forms import around_retry, forms_of, sees_results
 
 # Every async test runs with ``.call`` routed through each form (tests/forms.py).
 EVERY_FORM = forms_of(Retry, "decorator", "attempt loop", "pipeline", pipeline=around_retry)
@@ -98,7 +99,60 @@ class TestWhenSpent:
         (error,) = failed
         assert str(error) == "reset"
         assert any("the retry budget is spent" in note for note in error.__notes__)
-        assert 0 < error.retry_after <= 1.0  # type: ignore[attr-defined]  (a slice of ttl)
+        # The one retry was withdrawn a moment ago: it expires, and the reserve holds a
+        # retry again, a whole ttl after it (no sooner).
+        assert 9.0 < error.retry_after <= 10.0  # type: ignore[attr-defined]
+        await asyncio.sleep(error.retry_after)  # type: ignore[attr-defined]
+        assert budget.available() == 1
+
+    async def test_without_a_reserve_only_new_calls_refill_it(self) -> None:
+        policy = retrying(RetryBudget(0.5, min_per_second=0))
+        with pytest.raises(ConnectionError) as info:
+            await policy.call(FailsOnce())
+        assert not hasattr(info.value, "retry_after")
+
+    async def test_a_retry_after_given_earlier_is_brought_up_to_date(self) -> None:
+        budget = RetryBudget(0.0, min_per_second=0.1, ttl=10.0)
+        error = ConnectionError("the same error, raised again")
+
+        async def fails() -> None:
+            raise error
+
+        policy = retrying(budget)
+        await calls(policy, FailsOnce(), 1)  # spends the one retry
+        with pytest.raises(ConnectionError):
+            await policy.call(fails)
+        first = error.retry_after  # type: ignore[attr-defined]
+        await asyncio.sleep(4.0)
+        with pytest.raises(ConnectionError):
+            await policy.call(fails)
+        assert error.retry_after == pytest.approx(first - 4.0)  # type: ignore[attr-defined]
+
+    @sees_results
+    async def test_a_rejected_result_withdraws_and_carries_a_retry_after(self) -> None:
+        budget = RetryBudget(0.0, min_per_second=0.1, ttl=10.0)
+        policy = Retry(
+            attempts=3,
+            on_result=lambda status: status == "pending",
+            backoff=constant(0),
+            budget=budget,
+        )
+
+        async def pending() -> str:
+            return "pending"
+
+        with pytest.raises(ResultRejected) as info:
+            await policy.call(pending)
+        assert info.value.attempts == 2  # one retry, then the budget
+        assert info.value.retry_after > 9.0  # type: ignore[attr-defined]
+
+    async def test_a_deadline_give_up_spends_nothing(self) -> None:
+        budget = RetryBudget(0.0, min_per_second=0.1, ttl=10.0)
+        policy = Retry(attempts=3, on=ConnectionError, backoff=constant(5.0), deadline=1.0)
+        policy = policy.with_(budget=budget)
+        with pytest.raises(ConnectionError):
+            await policy.call(FailsOnce())
+        assert budget.available() == 1
 
     async def test_an_errors_own_retry_after_is_kept(self) -> None:
         class Throttled(ConnectionError):
@@ -128,6 +182,19 @@ class TestWhenSpent:
         with pytest.raises(ConnectionError):
             await one_attempt.call(FailsOnce())
         assert budget.available() == 1
+
+    async def test_a_cancelled_call_counts_only_its_deposit(self) -> None:
+        budget = RetryBudget(1.0, min_per_second=0)
+
+        async def hangs() -> None:
+            await asyncio.sleep(60)
+
+        task = asyncio.create_task(retrying(budget).call(hangs))
+        await asyncio.sleep(1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert budget.available() == 1  # the call's deposit; no withdrawal
 
     async def test_cancellation_is_not_counted(self) -> None:
         budget = RetryBudget.tokens(max_tokens=4, token_ratio=0.5)
@@ -223,6 +290,7 @@ class TestConstruction:
             ({"max_tokens": 1001}, r"max_tokens must be"),
             ({"token_ratio": 0}, r"token_ratio must be a finite number > 0"),
             ({"token_ratio": 0.0001}, r"token_ratio must be at least 0.001"),
+            ({"max_tokens": 0.0004}, r"max_tokens must be at least 0.001"),
         ],
     )
     def test_bad_token_options_are_refused(self, options: dict[str, Any], match: str) -> None:
@@ -235,11 +303,13 @@ class TestConstruction:
         with pytest.raises(TypeError, match="budget"):
             Retry(budget=0.2)  # type: ignore[arg-type]
 
-    def test_the_token_variant_is_a_retry_budget(self) -> None:
-        budget = RetryBudget.tokens(50, 0.25)
+    def test_the_token_variant_is_a_budget_of_its_own(self) -> None:
+        budget = RetryBudget.tokens(50, 0.25, name="grpc")
         assert isinstance(budget, TokenRetryBudget)
-        assert isinstance(budget, RetryBudget)
-        assert repr(budget) == "RetryBudget.tokens(max_tokens=50.0, token_ratio=0.25)"
+        assert not isinstance(budget, RetryBudget)  # no ratio, reserve or ttl
+        assert budget.name == "grpc"
+        assert Retry(budget=budget).budget is budget
+        assert repr(budget) == "RetryBudget.tokens(max_tokens=50.0, token_ratio=0.25, name='grpc')"
         assert (budget.max_tokens, budget.token_ratio) == (50, 0.25)
 
     def test_repr_and_options(self) -> None:

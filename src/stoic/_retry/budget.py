@@ -15,8 +15,11 @@ of the calls made:
 
 When the budget is spent the retry gives up at once: the caller's real error is raised with a
 note, ``RetryGaveUp`` reports ``reason="budget"``, and the error carries ``retry_after`` (the
-seconds until the budget can grow back, when it has no such attribute of its own) so an outer
-loop backs off instead of spinning.
+seconds until the budget holds a retry again, when it has no such attribute of its own) so an
+outer loop backs off instead of spinning. Only a budget that refills with time has one: a
+Finagle budget with a reserve; not one without (only new calls refill it), nor the token
+budget (only successes do). A retry cancelled during its wait keeps its withdrawal spent,
+as Finagle's does.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from fractions import Fraction
 
 from stoic import _clock, _validate
 
-__all__ = ["BudgetWindow", "RetryBudget", "TokenRetryBudget"]
+__all__ = ["AnyRetryBudget", "BudgetWindow", "RetryBudget", "TokenRetryBudget"]
 
 _SLICES = 10  # a ttl is counted in ten slices: an amount expires within ttl / 10 of its age
 
@@ -97,11 +100,21 @@ class BudgetWindow:
         self._expire(now_ns)
         return max(0, (self.reserve + self.total) // self.withdrawal_units)
 
-    def retry_after_ns(self, now_ns: int) -> int:
-        """Nanoseconds until the oldest slice expires: the soonest the budget can grow
-        without new calls (its withdrawals stop counting)."""
+    def retry_after_ns(self, now_ns: int) -> int | None:
+        """Nanoseconds until the budget holds a retry again without new calls: the first
+        slice boundary after which what is left (the reserve, and the amounts that have not
+        expired) covers a withdrawal; ``None`` when only new calls can refill it."""
         self._expire(now_ns)
-        return (self.index + 1) * self.slice_ns - now_ns
+        cost = self.withdrawal_units
+        left = self.reserve + self.total
+        if left >= cost:
+            return 0
+        slices = self.slices
+        for step in range(1, _SLICES + 1):  # oldest slice first: it expires at the next boundary
+            left -= slices[(self.index + step) % _SLICES]
+            if left >= cost:
+                return (self.index + step) * self.slice_ns - now_ns
+        return None
 
 
 class RetryBudget:
@@ -136,8 +149,9 @@ class RetryBudget:
         self._ttl = ttl
         self._name = _validate.name(name)
         # Exact: the ratio as the decimal it was written as (0.3 is 3/10, not the binary
-        # float below it): a call deposits the numerator, a retry withdraws the denominator.
-        share = Fraction(str(ratio)).limit_denominator(1_000_000)
+        # float below it): a call deposits the numerator, a retry withdraws the denominator
+        # (Python's integers do not overflow, however many digits the ratio has).
+        share = Fraction(str(ratio))
         deposit, withdrawal = share.numerator, share.denominator
         reserve = Fraction(str(min_per_second)) * Fraction(str(ttl)) * withdrawal
         self._window = BudgetWindow(deposit, withdrawal, int(reserve), int(ttl * _clock.NS) // 10)
@@ -196,15 +210,18 @@ class RetryBudget:
         return self._window.try_withdraw(self._clock.now_ns())
 
     def retry_after(self) -> float | None:
-        """Seconds until a spent budget can grow back without new calls."""
-        return self._window.retry_after_ns(self._clock.now_ns()) / _clock.NS
+        """Seconds until the budget holds a retry again without new calls (0 when it holds
+        one now); ``None`` when only new calls can refill it (no reserve)."""
+        after = self._window.retry_after_ns(self._clock.now_ns())
+        return None if after is None else after / _clock.NS
 
 
-class TokenRetryBudget(RetryBudget):
-    """gRPC's retry throttling (``RetryBudget.tokens``); counts in thousandths of a token,
-    as gRPC does, so ``token_ratio`` is exact to three decimals."""
+class TokenRetryBudget:
+    """gRPC's retry throttling, made by ``RetryBudget.tokens``; a ``Retry(budget=)`` as a
+    ``RetryBudget`` is. Counts in thousandths of a token, as gRPC does, so ``token_ratio``
+    is kept to three decimals (further ones are dropped)."""
 
-    __slots__ = ("_max", "_max_tokens", "_token_ratio", "_tokens", "_units")
+    __slots__ = ("_max", "_max_tokens", "_name", "_token_ratio", "_tokens", "_units")
 
     def __init__(
         self, max_tokens: float = 100.0, token_ratio: float = 0.1, *, name: str | None = None
@@ -214,13 +231,14 @@ class TokenRetryBudget(RetryBudget):
             max_tokens, "max_tokens", minimum=0.0, maximum=1000.0, open_below=True
         )
         token_ratio = _validate.number(token_ratio, "token_ratio", minimum=0.0, open_below=True)
-        if round(token_ratio * 1000) == 0:
-            raise ValueError(f"token_ratio must be at least 0.001, got {token_ratio!r}")
+        for value, parameter in ((max_tokens, "max_tokens"), (token_ratio, "token_ratio")):
+            if int(value * 1000) == 0:
+                raise ValueError(f"{parameter} must be at least 0.001, got {value!r}")
         self._max_tokens = max_tokens
         self._token_ratio = token_ratio
         self._name = _validate.name(name)
-        self._max = round(max_tokens * 1000)
-        self._units = round(token_ratio * 1000)
+        self._max = int(max_tokens * 1000)
+        self._units = int(token_ratio * 1000)
         self._tokens = self._max
 
     def __repr__(self) -> str:
@@ -229,6 +247,10 @@ class TokenRetryBudget(RetryBudget):
             f"RetryBudget.tokens(max_tokens={self._max_tokens!r}, "
             f"token_ratio={self._token_ratio!r}{name})"
         )
+
+    @property
+    def name(self) -> str | None:
+        return self._name
 
     @property
     def max_tokens(self) -> float:
@@ -264,4 +286,9 @@ class TokenRetryBudget(RetryBudget):
         return self._tokens * 2 > self._max
 
     def retry_after(self) -> float | None:
-        return None  # only successes refill it: no time says when
+        """``None``: only successes refill it, so no time says when."""
+        return None
+
+
+#: What ``Retry(budget=)`` takes: either kind of budget.
+AnyRetryBudget = RetryBudget | TokenRetryBudget

@@ -54,7 +54,7 @@ from stoic._events import (
     validate_listeners,
 )
 from stoic._retry.attempts import Attempts
-from stoic._retry.budget import RetryBudget
+from stoic._retry.budget import AnyRetryBudget, RetryBudget, TokenRetryBudget
 from stoic._retry.events import GiveUpReason, RetryGaveUp, RetryScheduled, new_attempt_completed
 from stoic._retry.matching import KNOWN_MAX, matched_by_type, overlap
 from stoic._retry.plan import GAVE_UP, NO_RESULT, NOT_RETRIED, deadline_of, delays_of, next_delay
@@ -117,7 +117,7 @@ class Retry(Frozen):
     attempts: int
     on_result: Callable[[Any], bool] | None
     backoff: Backoff
-    budget: RetryBudget | None
+    budget: AnyRetryBudget | None
     deadline: float | None
     delay_hint: Callable[[Any], float | None] | None
     max_delay: float
@@ -142,11 +142,13 @@ class Retry(Frozen):
         name: str | None = None,
         listeners: Iterable[Listener] = (),
         random: Callable[[], float] = random.random,
-        budget: RetryBudget | None = None,
+        budget: AnyRetryBudget | None = None,
     ) -> None:
         _set(self, "attempts", _validate.count(attempts, "attempts"))
         if budget is not None:
-            _validate.instance(budget, "budget", RetryBudget, "a stoic.RetryBudget")
+            _validate.instance(
+                budget, "budget", (RetryBudget, TokenRetryBudget), "a stoic.RetryBudget"
+            )
         _set(self, "budget", budget)
         if deadline is not None:
             deadline = _validate.seconds(deadline, "deadline", positive=True, optional=True)
@@ -559,11 +561,18 @@ _WHY = {
 
 
 def _tell_retry_after(exc: BaseException, seconds: float | None) -> None:
-    """Give ``exc`` a ``retry_after`` (an outer loop's hint to back off) unless it has one."""
-    if seconds is None or getattr(exc, "retry_after", None) is not None:
+    """Give ``exc`` a ``retry_after`` (an outer loop's hint to back off) unless it has one
+    of its own; one stoic gave it earlier (the same error raised again) is brought up to date."""
+    if seconds is None:
+        return
+    if getattr(exc, "retry_after", None) is not None and not getattr(exc, _OURS, False):
         return
     with contextlib.suppress(AttributeError):  # an exception class with __slots__
         exc.retry_after = seconds  # type: ignore[attr-defined]
+        setattr(exc, _OURS, True)
+
+
+_OURS = "_stoic_retry_after"
 
 
 def _result(result: Any) -> Any:
