@@ -304,3 +304,29 @@ class TestMisuseAtConstruction:
     def test_a_name_must_be_a_str_in_every_strategy(self, build: Callable[[], Any]) -> None:
         with pytest.raises(TypeError, match="^name must be a str or None, got 3"):
             build()
+
+
+@pytest.mark.parametrize(
+    ("value", "options", "accepted"),
+    [
+        (0.0, {"minimum": 0.0}, True),
+        (0.0, {"minimum": 0.0, "open_below": True}, False),
+        (-0.0, {"minimum": 0.0}, True),
+        (1.0, {"maximum": 1.0}, True),
+        (1.0000001, {"maximum": 1.0}, False),
+        (float("inf"), {}, False),
+        (float("-inf"), {}, False),
+        (float("nan"), {}, False),
+        (5e-324, {"minimum": 0.0, "open_below": True}, True),
+    ],
+)
+def test_a_float_at_the_edges_is_judged_as_any_number(
+    value: float, options: dict[str, Any], accepted: bool
+) -> None:
+    from stoic import _validate
+
+    if accepted:
+        assert _validate.number(value, "x", **options) is value
+    else:
+        with pytest.raises(ValueError, match="x must be a finite number"):
+            _validate.number(value, "x", **options)

@@ -52,6 +52,15 @@ def number(
     unit: str = "",
 ) -> float:
     """A finite real number in ``[minimum, maximum]`` (``(minimum, ...`` when ``open_below``)."""
+    # The common case first, without the general checks: strategies are built at run time
+    # (per host, per key). ``value - value`` is 0.0 for a finite float only (not inf or nan).
+    if (
+        type(value) is float
+        and (value > minimum if open_below else value >= minimum)
+        and value <= maximum
+        and value - value == 0.0
+    ):
+        return value
     real = _real(value)
     below = real is not None and (real <= minimum if open_below else real < minimum)
     if real is None or below or real > maximum or not math.isfinite(real):
