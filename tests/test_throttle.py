@@ -283,3 +283,24 @@ class TestConfigAndShape:
             AdaptiveThrottle(record="ConnectionError")  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="random"):
             AdaptiveThrottle(random=0.5)  # type: ignore[arg-type]
+
+
+class TestSurface:
+    def test_repr_and_name(self) -> None:
+        throttle = AdaptiveThrottle(1.5, 60.0, 0.5, 10, name="api")
+        assert repr(throttle) == (
+            "AdaptiveThrottle(k=1.5, window=60.0, max_rejection=0.5, min_requests=10, name='api')"
+        )
+        assert throttle.name == "api"
+
+    async def test_a_sync_function_is_stoics_error_and_counts_nowhere(self) -> None:
+        from stoic._classify import NotAwaitable
+
+        throttle = AdaptiveThrottle(min_requests=0)
+
+        def sync() -> str:
+            return "not awaitable"
+
+        with pytest.raises(NotAwaitable):
+            await throttle.call(sync)  # type: ignore[arg-type]
+        assert throttle.counts.requests == 0

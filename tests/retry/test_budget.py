@@ -154,6 +154,22 @@ class TestWhenSpent:
             await policy.call(FailsOnce())
         assert budget.available() == 1
 
+    async def test_an_error_that_takes_no_attribute_still_propagates(self) -> None:
+        class Slotted(ConnectionError):
+            def __setattr__(self, name: str, value: object) -> None:
+                if name == "retry_after":  # as a class with a read-only property would
+                    raise AttributeError(name)
+                super().__setattr__(name, value)
+
+        async def fails() -> None:
+            raise Slotted
+
+        budget = RetryBudget(0.0, min_per_second=0.1, ttl=10.0)
+        await calls(retrying(budget), FailsOnce(), 1)  # spends the one retry
+        with pytest.raises(Slotted) as info:
+            await retrying(budget).call(fails)
+        assert not hasattr(info.value, "retry_after")
+
     async def test_an_errors_own_retry_after_is_kept(self) -> None:
         class Throttled(ConnectionError):
             retry_after = 30.0
