@@ -21,6 +21,7 @@ import gc
 import inspect
 import json
 import sys
+import threading
 import traceback
 import types
 import warnings
@@ -41,6 +42,27 @@ def main() -> int:
         "".join(traceback.format_exception(hook.exc_value))
         + f"(in {hook.object!r})\n"
         + (hook.err_msg or "")
+    )
+
+    # What asyncio and threads only log (a task's exception nobody retrieved, a failing
+    # callback, an exception in a thread) fails the page too. Every loop the blocks make
+    # (asyncio.run's included) comes from this policy, and reports to it.
+    def report(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        error = context.get("exception")
+        text = str(context.get("message", ""))
+        if isinstance(error, BaseException):
+            text += "\n" + "".join(traceback.format_exception(error))
+        unraisable.append(text)
+
+    class Reporting(asyncio.DefaultEventLoopPolicy):
+        def new_event_loop(self) -> asyncio.AbstractEventLoop:
+            loop = super().new_event_loop()
+            loop.set_exception_handler(report)
+            return loop
+
+    asyncio.set_event_loop_policy(Reporting())
+    threading.excepthook = lambda hook: unraisable.append(
+        "".join(traceback.format_exception(hook.exc_value)) + f"(in thread {hook.thread!r})\n"
     )
     # The blocks are the program: they run as the __main__ module of a file of that name.
     module = types.ModuleType("__main__")

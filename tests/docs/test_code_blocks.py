@@ -114,6 +114,30 @@ class TestTheRunner:
         assert done.returncode == 1
         assert "was never awaited" in done.stderr
 
+    @pytest.mark.parametrize(
+        "source",
+        [
+            # a task's exception nobody retrieves
+            "import asyncio\n\nasync def boom():\n    raise ValueError('in a task')\n\n"
+            "async def main():\n    asyncio.get_running_loop().create_task(boom())\n"
+            "    await asyncio.sleep(0.01)\n\nasyncio.run(main())\n",
+            # a callback that raises
+            "import asyncio\n\nasync def main():\n"
+            "    asyncio.get_running_loop().call_soon(lambda: 1 / 0)\n"
+            "    await asyncio.sleep(0.01)\n\nasyncio.run(main())\n",
+            # a thread that raises
+            "import threading\n\nthread = threading.Thread(target=lambda: 1 / 0)\n"
+            "thread.start()\nthread.join()\n",
+        ],
+        ids=["task", "callback", "thread"],
+    )
+    def test_an_error_asyncio_or_a_thread_only_logs_fails_the_page(
+        self, tmp_path: Path, source: str
+    ) -> None:
+        done = run_page(self.page(tmp_path, source), tmp_path)
+        assert done.returncode == 1
+        assert "raised where Python could only report it" in done.stderr
+
     def test_a_block_marked_not_run_is_not_run(self, tmp_path: Path) -> None:
         path = tmp_path / "page.md"
         path.write_text(

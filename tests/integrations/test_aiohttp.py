@@ -328,3 +328,119 @@ class TestTelemetry:
             == {"http.request.method": "GET", "server.address": "127.0.0.1", "server.port": port}
             for attributes in seen
         )
+
+
+class TestAiohttpsOwnResend:
+    def test_after_giving_up_on_a_dropped_connection_aiohttp_resends_once_outside(
+        self,
+    ) -> None:
+        async def main() -> int:
+            async with scripted_server("drop") as server, session() as http:
+                with pytest.raises(aiohttp.ServerDisconnectedError):  # not CircuitBreakerOpen
+                    await http.get(server.url)
+                return len(server.requests)
+
+        assert run(main) == 5  # the pipeline's 4 attempts, then aiohttp's own resend
+
+    def test_the_next_request_goes_through_the_pipeline_again(self) -> None:
+        def retry_only(scheme: str, host: str, port: int) -> Pipeline:
+            return Pipeline(Retry(attempts=4, on=retryable, backoff=constant(0)))
+
+        async def main() -> tuple[int, int]:
+            replies = ("drop", "drop", "drop", "drop", "drop", 503, 200)
+            async with (
+                scripted_server(*replies) as server,
+                session(resilient=middleware(retry_only)) as http,
+            ):
+                with pytest.raises(aiohttp.ServerDisconnectedError):
+                    await http.get(server.url)
+                async with http.get(server.url) as response:  # 503 retried, then 200
+                    return response.status, len(server.requests)
+
+        assert run(main) == (200, 7)
+
+
+class TestWithoutMiddlewaresOptions:
+    def test_an_idempotency_key_in_a_list_of_header_pairs_is_seen(self) -> None:
+        async def main() -> int:
+            async with scripted_server(503, 200) as server, aiohttp.ClientSession() as http:
+                response = await middleware(no_wait).request(
+                    http, "POST", server.url, data=b"x", headers=[("idempotency-key", "k")]
+                )
+                return response.status
+
+        assert run(main) == 200
+
+    def test_a_form_dict_is_sent_again(self) -> None:
+        async def main() -> tuple[int, int]:
+            async with scripted_server(503, 200) as server, aiohttp.ClientSession() as http:
+                response = await middleware(no_wait).request(
+                    http, "PUT", server.url, data={"a": "1"}
+                )
+                return response.status, len(server.requests)
+
+        assert run(main) == (200, 2)
+
+    def test_raise_for_status_applies_to_the_answer_not_the_attempts(self) -> None:
+        async def main() -> tuple[int, int]:
+            async with (
+                scripted_server(503, 503, 200) as server,
+                aiohttp.ClientSession(raise_for_status=True) as http,
+            ):
+                ok = await middleware(no_wait).request(http, "GET", server.url)
+                return ok.status, len(server.requests)
+
+        assert run(main) == (200, 3)
+
+    def test_a_given_up_answer_raises_when_the_session_says_so(self) -> None:
+        async def main() -> None:
+            async with (
+                scripted_server(503) as server,
+                aiohttp.ClientSession(raise_for_status=True) as http,
+            ):
+                await middleware(no_wait).request(http, "GET", server.url)
+
+        with pytest.raises(aiohttp.ClientResponseError) as info:
+            run(main)
+        assert info.value.status == 503
+
+    async def test_a_relative_url_is_refused(self) -> None:
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(ValueError, match="url must be absolute"):
+                await middleware().request(http, "GET", "/items")
+
+
+class TestFailures:
+    def test_is_failure_knows_aiohttps_errors_outside_the_middleware(self) -> None:
+        from stoic.integrations import http
+        from stoic.integrations.aiohttp import is_failure
+
+        key: Any = None
+        refused = aiohttp.ClientConnectorError(key, OSError("refused"))
+        assert is_failure(refused)
+        assert not is_failure(aiohttp.InvalidURL("nope"))
+        assert not http.is_failure(refused)  # the shared one needs to know the client
+
+    def test_a_request_body_that_fails_is_no_failure_of_the_host(self) -> None:
+        from stoic import CircuitBreaker, CircuitState
+
+        breaker = CircuitBreaker(failure_threshold=1, record=aiohttp_is_failure())
+
+        async def body() -> AsyncIterator[bytes]:
+            raise ValueError("the caller's generator broke")
+            yield b""  # pragma: no cover
+
+        async def main() -> None:
+            resilient = middleware(Pipeline(breaker))
+            async with scripted_server(200) as server, session(resilient=resilient) as http:
+                with pytest.raises(aiohttp.ClientError):
+                    await http.put(server.url, data=body())
+
+        run(main)
+        assert breaker.state is CircuitState.CLOSED
+
+
+def aiohttp_is_failure() -> Any:
+    from stoic.integrations.aiohttp import is_failure
+
+    return is_failure

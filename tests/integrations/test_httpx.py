@@ -449,5 +449,11 @@ class TestHttpPipeline:
         assert calls == 2
         assert 10.0 <= _clock.now() - started < 30.0
 
+    def test_outside_a_transport_is_failure_still_knows_httpxs_errors(self) -> None:
+        # A breaker of your own around a plain client: record=is_failure.
+        assert is_failure(httpx.ConnectError("refused"))
+        assert not is_failure(httpx.PoolTimeout("pool full"))
+        assert not is_failure(ValueError())
+
     def test_outside_a_transport_nothing_is_retryable(self) -> None:
         assert not retryable(httpx.ConnectError("refused"))

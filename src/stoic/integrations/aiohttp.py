@@ -24,18 +24,23 @@ mismatch and malformed URLs are the client's own: neither retried nor a breaker 
 
 aiohttp itself sends an idempotent request once more when a kept-alive connection turns
 out to be closed (``ServerDisconnectedError``, ``ClientOSError``); after stoic gave up on
-one of those, that resend runs the middleware again. ``ClientTimeout(total=...)`` bounds
-the whole request, stoic's retries and waits included. Needs ``pip install stoic[aiohttp]``.
+one of those, that resend goes out once, as aiohttp meant, not through the pipeline again.
+``ClientTimeout(total=...)`` bounds the whole request, stoic's retries and waits included.
+The answer handed back when the retry gives up has been read: ``read()``, ``text()`` and
+``json()`` give its body; streaming it (``content``, ``iter_chunked``) does not. Needs
+``pip install stoic[aiohttp]``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 try:
     import aiohttp
     from aiohttp import payload as _payload
+    from multidict import CIMultiDict
     from yarl import URL
 except ImportError as error:  # pragma: no cover - the extra is missing
     raise ImportError(
@@ -49,12 +54,12 @@ from stoic.integrations.http import (
     TransientResponse,
     retry_after_seconds,
 )
-from stoic.integrations.http._classify import Sending, begin, end
+from stoic.integrations.http._classify import Sending, failure_for, host_of, send
 from stoic.integrations.http._hosts import HostPipelines
 from stoic.integrations.http._pipeline import host_pipeline
 from stoic.integrations.http._policy import checked_policy
 
-__all__ = ["ERRORS", "ResilientMiddleware", "middleware"]
+__all__ = ["ERRORS", "ResilientMiddleware", "is_failure", "middleware"]
 
 
 def _errors(*names: str) -> tuple[type[BaseException], ...]:
@@ -69,8 +74,20 @@ ERRORS = ClientErrors(
     not_sent=_errors("ClientConnectorError", "ConnectionTimeoutError"),
     # After the request may have reached it: a dropped or reset connection, a read
     # timeout, a body cut short.
-    maybe_sent=_errors("ClientOSError", "ServerConnectionError", "ClientPayloadError"),
-    failures=_errors("ClientConnectionError", "ClientPayloadError"),
+    maybe_sent=_errors(
+        "ClientOSError",
+        "ClientConnectionResetError",
+        "ServerConnectionError",
+        "ClientPayloadError",
+    ),
+    # Not the bare ClientConnectionError: aiohttp raises it for a request body that failed
+    # to produce itself (the caller's generator raising), which says nothing of the host.
+    failures=_errors(
+        "ClientOSError",
+        "ClientConnectionResetError",
+        "ServerConnectionError",
+        "ClientPayloadError",
+    ),
     # TLS and fingerprint failures are configuration, which another attempt does not fix.
     own=_errors(
         "ClientSSLError",
@@ -81,8 +98,18 @@ ERRORS = ClientErrors(
     ),
 )
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: The breaker's ``record=`` for aiohttp, also outside the middleware.
+is_failure = failure_for(ERRORS)
+
 _Handler = Callable[[Any], Awaitable[aiohttp.ClientResponse]]
+# aiohttp sends an idempotent request once more when its kept-alive connection turns out
+# closed (``ClientOSError``, ``ServerDisconnectedError``), through the middlewares again.
+# After the pipeline gave up on such an error, that resend is aiohttp's own: it goes out
+# once, not through the pipeline's attempts a second time (nor charged to the breaker again).
+_STALE = _errors("ClientOSError", "ServerDisconnectedError")
+_CONNECTION_CONNECT = _errors("ClientConnectorError", "ConnectionTimeoutError")
+_IDEMPOTENT_RESEND = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_resending: ContextVar[tuple[str, str] | None] = ContextVar("stoic_aiohttp_resending", default=None)
 
 
 class ResilientMiddleware:
@@ -125,27 +152,60 @@ class ResilientMiddleware:
         self, request: aiohttp.ClientRequest, handler: _Handler
     ) -> aiohttp.ClientResponse:
         """The middleware: ``handler(request)`` under the host's pipeline."""
+        method, url = request.method, request.url
+        marker = _resending.get()
+        if marker is not None:
+            _resending.set(None)
+            if marker == (method, str(url)):
+                return await handler(request)  # aiohttp's own resend (see _STALE): once
         body = request.body
         # Only bytes in memory can be sent again; a stream (a generator, a file) is read once.
         replayable = body == b"" or isinstance(body, _payload.BytesPayload)
         keyed = self._policy.idempotency_header in request.headers
-        return await self._send(request.url, request.method, keyed, replayable, handler, request)
+        try:
+            return await self._send(url, method, keyed, replayable, handler, request)
+        except _STALE as exc:
+            if (
+                replayable
+                and method in _IDEMPOTENT_RESEND
+                and not isinstance(exc, _CONNECTION_CONNECT)
+            ):
+                _resending.set((method, str(url)))
+            raise
 
     async def request(
         self, session: aiohttp.ClientSession, method: str, url: URL | str, **options: Any
     ) -> aiohttp.ClientResponse:
         """``session.request(method, url, **options)`` under the host's pipeline, for aiohttp
-        without client middlewares (before 3.12), or a session made without this one."""
+        without client middlewares (before 3.12), or a session made without this one.
+
+        ``url`` must be absolute (the host's pipeline is chosen from it). The session's
+        ``raise_for_status`` (or the one in ``options``) applies to the answer handed back,
+        not to the attempts; a ``timeout`` in ``options`` bounds each attempt.
+        """
+        url = URL(url)
+        if not url.is_absolute():
+            raise ValueError(
+                f"url must be absolute (scheme and host) for ResilientMiddleware.request, got "
+                f"{str(url)!r}: the host's pipeline is chosen from it"
+            )
         data = options.get("data")
-        replayable = data is None or isinstance(data, bytes | bytearray | str)
-        headers = options.get("headers") or {}
-        header = self._policy.idempotency_header.lower()
-        keyed = any(str(name).lower() == header for name in headers)
+        # What aiohttp turns into bytes in memory can be sent again; a stream cannot.
+        replayable = data is None or isinstance(data, bytes | bytearray | str | dict)
+        headers = CIMultiDict(session.headers)
+        headers.update(CIMultiDict(options.get("headers") or {}))
+        keyed = self._policy.idempotency_header in headers
+        raise_for_status = options.pop("raise_for_status", session.raise_for_status)
 
         async def send(_: object) -> aiohttp.ClientResponse:
-            return await session.request(method, url, **options)
+            return await session.request(method, url, raise_for_status=False, **options)
 
-        return await self._send(URL(url), method.upper(), keyed, replayable, send, None)
+        response = await self._send(url, method.upper(), keyed, replayable, send, None)
+        if callable(raise_for_status):
+            await raise_for_status(response)
+        elif raise_for_status:
+            response.raise_for_status()
+        return response
 
     async def _send(
         self,
@@ -158,15 +218,11 @@ class ResilientMiddleware:
     ) -> aiohttp.ClientResponse:
         scheme, host, port = _host(url)
         pipeline = self._hosts.get(scheme, host, port)
-        tokens = begin(Sending(method, keyed, replayable, self._policy, ERRORS), host, port)
-        try:
-            return await pipeline.call(self._attempt, handler, request, method, url)
-        except TransientResponse as exc:
-            # The retry gave up (or would not retry): the caller gets the server's answer.
-            response: aiohttp.ClientResponse = exc.response
-            return response
-        finally:
-            end(tokens)
+        sending = Sending(method, keyed, replayable, self._policy, ERRORS)
+        response: aiohttp.ClientResponse = await send(
+            pipeline, sending, host, port, self._attempt, handler, request, method, url
+        )
+        return response
 
     async def _attempt(
         self, handler: _Handler, request: object, method: str, url: URL
@@ -186,8 +242,7 @@ class ResilientMiddleware:
 
 
 def _host(url: URL) -> tuple[str, str, int]:
-    scheme = url.scheme
-    return scheme, url.host or "", url.port or _DEFAULT_PORTS.get(scheme, 0)
+    return host_of(url.scheme, url.host, url.port)
 
 
 def middleware(

@@ -8,10 +8,11 @@
 With no other code, a request through it:
 
 - is retried on a transient status (408, 429, 500, 502, 503, 504) and on httpx's connect,
-  read, write, protocol and pool errors, after the response's ``Retry-After`` when it has one
-  (delta-seconds or an HTTP-date, read against the response's ``Date``), else after a
-  jittered exponential backoff; a ``Retry-After`` beyond ``HttpPolicy.max_retry_after``, or
-  one that would end past the total timeout, is not waited for;
+  read, write and protocol errors (never on a full pool: the client's own limit), after the
+  response's ``Retry-After`` when it has one (delta-seconds or an HTTP-date, read against
+  the response's ``Date``), else after a jittered exponential backoff; a ``Retry-After``
+  beyond ``HttpPolicy.max_retry_after``, or one that would end past the total timeout, is not
+  waited for;
 - is sent again only when that is safe: an idempotent method (RFC 9110), a request carrying
   an ``Idempotency-Key``, or one that failed before anything was sent (connect errors); a
   request body that cannot be replayed (a stream or a generator) is never sent twice;
@@ -41,11 +42,10 @@ from stoic.integrations.http import (
     HttpPolicy,
     TransientResponse,
     http_pipeline,
-    is_failure,
     retry_after_seconds,
     retryable,
 )
-from stoic.integrations.http._classify import Sending, begin, end
+from stoic.integrations.http._classify import Sending, failure_for, host_of, send
 from stoic.integrations.http._hosts import HostPipelines
 from stoic.integrations.http._pipeline import host_pipeline
 from stoic.integrations.http._policy import checked_policy
@@ -67,7 +67,9 @@ ERRORS = ClientErrors(
     failures=(httpx.TransportError,),
     own=(httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.PoolTimeout),
 )
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: The breaker's ``record=`` for httpx: also outside a ``ResilientTransport`` (a breaker of
+#: your own around a plain client), httpx's transport errors but its own are failures.
+is_failure = failure_for(ERRORS)
 
 
 class ResilientTransport(httpx.AsyncBaseTransport):
@@ -112,15 +114,9 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         replayable = isinstance(request.stream, httpx.ByteStream)
         policy = self._policy
         keyed = policy.idempotency_header in request.headers
-        tokens = begin(Sending(request.method, keyed, replayable, policy, ERRORS), host, port)
-        try:
-            return await pipeline.call(self._attempt, request)
-        except TransientResponse as exc:
-            # The retry gave up (or would not retry): the caller gets the server's answer.
-            response: httpx.Response = exc.response
-            return response
-        finally:
-            end(tokens)
+        sending = Sending(request.method, keyed, replayable, policy, ERRORS)
+        response: httpx.Response = await send(pipeline, sending, host, port, self._attempt, request)
+        return response
 
     async def _attempt(self, request: httpx.Request) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
@@ -151,5 +147,4 @@ class ResilientTransport(httpx.AsyncBaseTransport):
 
 
 def _host(url: httpx.URL) -> tuple[str, str, int]:
-    scheme = url.scheme
-    return scheme, url.host, url.port or _DEFAULT_PORTS.get(scheme, 0)
+    return host_of(url.scheme, url.host, url.port)

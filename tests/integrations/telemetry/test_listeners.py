@@ -282,3 +282,36 @@ class TestHttpAttributes:
         with caplog.at_level(logging.DEBUG, logger="stoic"):
             await run_pipeline(LoggingListener())
         assert all(record.stoic_attributes == {} for record in caplog.records)  # type: ignore[attr-defined]
+
+    async def test_an_http_errors_message_never_reaches_the_logs(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        import httpx
+
+        import stoic
+        from stoic.integrations.http import http_pipeline
+        from stoic.integrations.httpx import ResilientTransport
+
+        def refuse(request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError(f"cannot connect for {request.url}")  # holds the query
+
+        transport = ResilientTransport(
+            httpx.MockTransport(refuse),
+            pipeline=lambda scheme, host, port: http_pipeline(backoff=constant(0)),
+        )
+        listener = LoggingListener()
+        stoic.add_listener(listener)
+        try:
+            with caplog.at_level(logging.DEBUG, logger="stoic"):
+                async with httpx.AsyncClient(transport=transport) as client:
+                    with pytest.raises(httpx.ConnectError):
+                        await client.get("https://api.example.com/reset?token=SECRET")
+        finally:
+            stoic.remove_listener(listener)
+        records = [r for r in caplog.records if hasattr(r, "stoic_event")]
+        assert records
+        for record in records:
+            assert "SECRET" not in record.getMessage()
+            assert "SECRET" not in repr(record.stoic_fields)  # type: ignore[attr-defined]
+        scheduled = next(r for r in records if r.stoic_event == "RetryScheduled")  # type: ignore[attr-defined]
+        assert scheduled.stoic_fields["exception"] == "ConnectError"  # type: ignore[attr-defined]

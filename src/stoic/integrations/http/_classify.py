@@ -8,16 +8,27 @@ body can be sent again, the client's errors) from there.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from stoic._classify import note
 from stoic._context import attributes_var
+from stoic._pipeline import Pipeline
 from stoic.exceptions import TimeoutExceeded
 from stoic.integrations.http._policy import HttpPolicy, TransientResponse
 
-__all__ = ["ClientErrors", "Sending", "begin", "end", "is_failure", "retryable", "sending"]
+__all__ = [
+    "ClientErrors",
+    "Sending",
+    "failure_for",
+    "host_of",
+    "is_failure",
+    "retryable",
+    "send",
+    "sending",
+]
 
 _NOT_REPLAYABLE = "stoic: not retried: the request body is a stream, which cannot be sent again"
 
@@ -55,6 +66,34 @@ class Sending(NamedTuple):
 sending: ContextVar[Sending | None] = ContextVar("stoic_http_sending", default=None)
 
 _Tokens = tuple[Token[Sending | None], Token[Any]]
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def host_of(scheme: str, host: str | None, port: int | None) -> tuple[str, str, int]:
+    """The (scheme, host, port) a request's pipeline is kept under, the port filled in."""
+    return scheme, host or "", port or _DEFAULT_PORTS.get(scheme, 0)
+
+
+async def send(
+    pipeline: Pipeline,
+    request: Sending,
+    host: str,
+    port: int,
+    attempt: Callable[..., Awaitable[Any]],
+    *args: Any,
+) -> Any:
+    """``attempt(*args)`` through ``pipeline``, the current task sending ``request`` to
+    ``host`` meanwhile; a transient answer the retry gave up on is the caller's result."""
+    tokens = begin(request, host, port)
+    try:
+        return await pipeline.call(attempt, *args)
+    except TransientResponse as exc:
+        # The retry gave up (or would not retry): the caller gets the server's answer.
+        return exc.response
+    finally:
+        end(tokens)
 
 
 def begin(request: Sending, host: str, port: int) -> _Tokens:
@@ -113,13 +152,35 @@ def is_failure(exc: BaseException) -> bool:
     """Whether ``exc`` says the host is failing: the ``record=`` of its pipeline's breaker.
 
     A transient status, an attempt timeout, and the client's transport errors except its
-    own mistakes and limits (an unsupported scheme, a malformed request, a full pool).
-    Outside an integration, only the first two.
+    own mistakes and limits (an unsupported scheme, a malformed request, a full pool), the
+    client being the one the current task sends through. Outside an integration, only the
+    first two (each client's module has an ``is_failure`` that knows its errors anyway).
     """
+    return _failure(exc, None)
+
+
+def failure_for(errors: ClientErrors) -> Callable[[BaseException], bool]:
+    """``is_failure`` for one client: its ``errors`` decide outside an integration too (a
+    breaker of your own around a plain client)."""
+
+    def is_failure(exc: BaseException) -> bool:
+        return _failure(exc, errors)
+
+    is_failure.__doc__ = _failure_doc
+    return is_failure
+
+
+_failure_doc = (
+    "Whether ``exc`` says the host is failing: a transient status, an attempt timeout, or a "
+    "transport error of this client other than its own mistakes and limits."
+)
+
+
+def _failure(exc: BaseException, fallback: ClientErrors | None) -> bool:
     if isinstance(exc, TransientResponse | TimeoutExceeded):
         return True
     current = sending.get()
-    if current is None:
+    errors = fallback if current is None else current.errors
+    if errors is None:
         return False
-    errors = current.errors
     return isinstance(exc, errors.failures) and not isinstance(exc, errors.own)

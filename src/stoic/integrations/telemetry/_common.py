@@ -7,7 +7,7 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from stoic._context import attributes_var, operation_var
+from stoic._context import attempt_var, attributes_var, operation_var
 from stoic._events import Event
 from stoic._pipeline import PipelineCompleted
 
@@ -52,19 +52,26 @@ def call_attributes(event: Event) -> dict[str, str | int]:
         return {}
     result = dict(described)
     if "http.request.method" in result:
-        attempt = getattr(event, "attempt", 1)
-        if isinstance(attempt, int) and attempt > 1:
+        attempt = getattr(event, "attempt", None)
+        if not isinstance(attempt, int):
+            attempt = attempt_var.get()  # an event without one, in the attempt running
+        if attempt > 1:
             result["http.request.resend_count"] = attempt - 1
     return result
 
 
 def fields(event: Event) -> dict[str, Any]:
-    """The event's fields, exceptions shown as ``repr`` and enums as their value."""
+    """The event's fields, exceptions shown as ``repr`` and enums as their value.
+
+    During an HTTP integration's call an exception is shown by its type alone: an HTTP
+    client's messages hold the request's URL, query and all (tokens, ids), which the
+    attributes never carry (``call_context().attributes`` names the host)."""
     result: dict[str, Any] = {}
+    http = "http.request.method" in attributes_var.get()
     for field in dataclasses.fields(event):
         value = getattr(event, field.name)
         if isinstance(value, BaseException):
-            value = repr(value)
+            value = type(value).__name__ if http else repr(value)
         elif hasattr(value, "value") and hasattr(type(value), "__members__"):
             value = value.value
         result[field.name] = value
