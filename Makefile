@@ -22,7 +22,7 @@ find-python = $(or $(PYTHON$(subst .,,$(1))),$(shell \
 
 .PHONY: test test-all test-pythons $(OTHER_PYTHONS:%=test-%) test-asyncio-auto \
 	test-oldest-pytest-asyncio \
-	demo bench docs lint typecheck clean
+	demo bench efficacy docs lint typecheck clean
 
 $(VENV_TEST)/.stamp: pyproject.toml
 	@echo "make: installing stoic and its test tools (pytest, hypothesis, trio, httpx, aiohttp," \
@@ -104,6 +104,10 @@ demo: $(VENV_DEMO)/.stamp
 		echo; echo "=== $$example"; \
 		$(VENV_DEMO)/bin/python $$example || exit 1; \
 	done
+
+## make efficacy: what the policies do to a system (a fleet and a server, on virtual time)
+efficacy: $(VENV_BENCH)/.stamp
+	$(VENV_BENCH)/bin/python benchmarks/efficacy.py
 
 ## make docs: the docs site into site/, strictly (a broken link or reference fails the build)
 docs: $(VENV_DOCS)/.stamp

@@ -42,3 +42,18 @@ class TestQuickRun:
             if line.startswith("| stoic") and "n/a: error" in line
         ]
         assert broken == []
+
+
+def test_the_efficacy_simulator_runs_every_scenario_and_policy() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "efficacy.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "%" in line]
+    assert len(rows) == 3 * 5  # every scenario, every policy
+    outage_naive = next(r for r in rows if "outage" in r and "naive" in r)
+    assert "| 4.00x |" in outage_naive  # a dead server: every attempt of every request
