@@ -258,7 +258,8 @@ class TestConfigAndShape:
 
     def test_a_copy_starts_with_fresh_counts(self) -> None:
         throttle = AdaptiveThrottle(min_requests=0)
-        throttle.counts.requests = 5
+        for _ in range(5):
+            throttle.counts.count(0, accepted=False)
         assert throttle.with_().counts.requests == 0
 
     @pytest.mark.parametrize(

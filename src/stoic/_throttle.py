@@ -28,12 +28,12 @@ from typing import Any, ClassVar
 from stoic import _clock, _validate
 from stoic._classify import ExceptionFilter, Matcher, check_awaited, compile_matcher, never_handled
 from stoic._events import Event, Listener, Severity, emit, validate_listeners
+from stoic._slices import SLICES, Slices
 from stoic._strategy import Frozen, P, T, set_field as _set
 from stoic.exceptions import Throttled
 
 __all__ = ["AdaptiveThrottle", "CallThrottled"]
 
-_SLICES = 10  # the window is counted in ten slices: a count expires within window / 10
 _DEFAULT_RANDOM = random.random
 
 
@@ -52,44 +52,38 @@ class CallThrottled(Event):
 
 
 class ThrottleWindow:
-    """The throttle's state (its decision core): requests and accepts over the window, in
-    ten slices of ``window / 10`` nanoseconds."""
+    """The throttle's state (its decision core): requests and accepts over the window
+    (``Slices``: ten slices of ``window / 10``)."""
 
-    __slots__ = ("accepts", "index", "requests", "slice_ns", "slices")
+    __slots__ = ("slices",)
 
     def __init__(self, slice_ns: int) -> None:
-        self.slice_ns = slice_ns
-        # Per slice: [requests, accepts].
-        self.slices = [[0, 0] for _ in range(_SLICES)]
-        self.index = 0
-        self.requests = 0
-        self.accepts = 0
+        self.slices = Slices(slice_ns, 2)  # kinds: requests, accepts
 
-    def current(self, now_ns: int) -> list[int]:
-        """The counts of the slice ``now_ns`` falls in, older ones dropped first."""
-        index = now_ns // self.slice_ns
-        steps = index - self.index
+    @property
+    def requests(self) -> int:
+        return self.slices.totals[0]
+
+    @property
+    def accepts(self) -> int:
+        return self.slices.totals[1]
+
+    def count(self, now_ns: int, *, accepted: bool) -> None:
+        """One call's outcome is known (a local refusal is not accepted)."""
         slices = self.slices
-        if steps:
-            if steps >= _SLICES or steps < 0:  # a jump back only after a clock switch
-                for counts in slices:
-                    counts[0] = counts[1] = 0
-                self.requests = self.accepts = 0
-            else:
-                for step in range(1, steps + 1):
-                    counts = slices[(self.index + step) % _SLICES]
-                    self.requests -= counts[0]
-                    self.accepts -= counts[1]
-                    counts[0] = counts[1] = 0
-            self.index = index
-        return slices[index % _SLICES]
+        slot = slices.advance(now_ns)
+        slices.add(slot, 0, 1)
+        if accepted:
+            slices.add(slot, 1, 1)
 
-    def rejection(self, k: float, min_requests: int, max_rejection: float) -> float:
-        """The probability of refusing the next call, from the counts as they stand."""
-        requests = self.requests
+    def rejection(self, now_ns: int, k: float, min_requests: int, max_rejection: float) -> float:
+        """The probability of refusing the next call, from the counts at ``now_ns``."""
+        slices = self.slices
+        slices.advance(now_ns)
+        requests, accepts = slices.totals
         if requests < min_requests:
             return 0.0
-        excess = requests - k * self.accepts
+        excess = requests - k * accepts
         if excess <= 0:
             return 0.0
         probability = excess / (requests + 1)
@@ -98,7 +92,8 @@ class ThrottleWindow:
     def retry_after_ns(self, now_ns: int) -> int:
         """Nanoseconds until the oldest slice expires, and the counts change (the
         probability may take several slices to fall)."""
-        return (self.index + 1) * self.slice_ns - now_ns
+        slices = self.slices
+        return (slices.index + 1) * slices.slice_ns - now_ns
 
 
 class AdaptiveThrottle(Frozen):
@@ -185,7 +180,7 @@ class AdaptiveThrottle(Frozen):
                 random, "random", "a function returning floats in [0, 1)", optional=False
             )
         _set(self, "_random", random)
-        _set(self, "_state", ThrottleWindow(max(1, int(self._window * _clock.NS) // _SLICES)))
+        _set(self, "_state", ThrottleWindow(max(1, int(self._window * _clock.NS) // SLICES)))
         _set(self, "_clock", _clock)
 
     def options(self) -> dict[str, Any]:
@@ -220,9 +215,9 @@ class AdaptiveThrottle(Frozen):
 
     def probability(self) -> float:
         """The share of calls it would refuse now."""
-        state = self._state
-        state.current(self._clock.now_ns())
-        return state.rejection(self._k, self._min_requests, self._max_rejection)
+        return self._state.rejection(
+            self._clock.now_ns(), self._k, self._min_requests, self._max_rejection
+        )
 
     # -- hooks for pipelines and config ------------------------------------------------------
 
@@ -272,8 +267,9 @@ class AdaptiveThrottle(Frozen):
         Returns what ``fn`` returns and raises what it raises.
         """
         state = self._state
-        state.current(self._clock.now_ns())
-        probability = state.rejection(self._k, self._min_requests, self._max_rejection)
+        probability = state.rejection(
+            self._clock.now_ns(), self._k, self._min_requests, self._max_rejection
+        )
         if probability and self._random() < probability:
             # A refusal counts as a request at once: that is what lets the probability
             # settle where the dependency's accepts can carry the load.
@@ -300,13 +296,7 @@ class AdaptiveThrottle(Frozen):
         return self._recorded(exc) and (ignored is None or not ignored(exc))
 
     def _count(self, *, accepted: bool) -> None:
-        state = self._state
-        counts = state.current(self._clock.now_ns())
-        counts[0] += 1
-        state.requests += 1
-        if accepted:
-            counts[1] += 1
-            state.accepts += 1
+        self._state.count(self._clock.now_ns(), accepted=accepted)
 
     def _refuse(self, probability: float) -> None:
         state = self._state

@@ -27,29 +27,20 @@ from __future__ import annotations
 from fractions import Fraction
 
 from stoic import _clock, _validate
+from stoic._slices import SLICES, Slices
 
 __all__ = ["AnyRetryBudget", "BudgetWindow", "RetryBudget", "TokenRetryBudget"]
-
-_SLICES = 10  # a ttl is counted in ten slices: an amount expires within ttl / 10 of its age
 
 
 class BudgetWindow:
     """A retry budget's state (its decision core): deposits and withdrawals of the last
-    ``ttl``, in integer units, in ten slices of ``ttl / 10`` nanoseconds each.
+    ``ttl``, in integer units (``Slices``: ten slices of ``ttl / 10``).
 
     ``deposit_units`` per call and ``withdrawal_units`` per retry are the ratio's numerator
     and denominator, so the share is exact; ``reserve`` units are always there.
     """
 
-    __slots__ = (
-        "deposit_units",
-        "index",
-        "reserve",
-        "slice_ns",
-        "slices",
-        "total",
-        "withdrawal_units",
-    )
+    __slots__ = ("deposit_units", "reserve", "slices", "withdrawal_units")
 
     def __init__(
         self, deposit_units: int, withdrawal_units: int, reserve: int, slice_ns: int
@@ -57,63 +48,48 @@ class BudgetWindow:
         self.deposit_units = deposit_units
         self.withdrawal_units = withdrawal_units
         self.reserve = reserve
-        self.slice_ns = slice_ns
-        self.slices = [0] * _SLICES
-        self.index = 0  # the slice number (time // slice_ns) of the newest amounts
-        self.total = 0  # the sum of the slices
+        self.slices = Slices(slice_ns, 1)
 
-    def _expire(self, now_ns: int) -> int:
-        """Drop what is older than the window at ``now_ns``; the slot of the current slice."""
-        index = now_ns // self.slice_ns
-        steps = index - self.index
-        if steps:
-            slices = self.slices
-            if steps >= _SLICES or steps < 0:  # a jump back only after a clock switch
-                slices[:] = [0] * _SLICES
-                self.total = 0
-            else:
-                for step in range(1, steps + 1):
-                    slot = (self.index + step) % _SLICES
-                    self.total -= slices[slot]
-                    slices[slot] = 0
-            self.index = index
-        return index % _SLICES
+    @property
+    def total(self) -> int:
+        """Deposits less withdrawals over the window."""
+        return self.slices.totals[0]
 
     def deposit(self, now_ns: int) -> None:
         """One call was made."""
-        slot = self._expire(now_ns)
-        self.slices[slot] += self.deposit_units
-        self.total += self.deposit_units
+        slices = self.slices
+        slices.add(slices.advance(now_ns), 0, self.deposit_units)
 
     def try_withdraw(self, now_ns: int) -> bool:
         """Take one retry's worth if the budget holds it."""
-        slot = self._expire(now_ns)
+        slices = self.slices
+        slot = slices.advance(now_ns)
         cost = self.withdrawal_units
-        if self.reserve + self.total < cost:
+        if self.reserve + slices.totals[0] < cost:
             return False
-        self.slices[slot] -= cost
-        self.total -= cost
+        slices.add(slot, 0, -cost)
         return True
 
     def available(self, now_ns: int) -> int:
         """How many retries the budget holds now."""
-        self._expire(now_ns)
+        self.slices.advance(now_ns)
         return max(0, (self.reserve + self.total) // self.withdrawal_units)
 
     def retry_after_ns(self, now_ns: int) -> int | None:
         """Nanoseconds until the budget holds a retry again without new calls: the first
         slice boundary after which what is left (the reserve, and the amounts that have not
         expired) covers a withdrawal; ``None`` when only new calls can refill it."""
-        self._expire(now_ns)
+        slices = self.slices
+        slices.advance(now_ns)
         cost = self.withdrawal_units
-        left = self.reserve + self.total
+        left = self.reserve + slices.totals[0]
         if left >= cost:
             return 0
-        slices = self.slices
-        for step in range(1, _SLICES + 1):  # oldest slice first: it expires at the next boundary
-            left -= slices[(self.index + step) % _SLICES]
+        start = slices.index * slices.slice_ns
+        for after, amount in slices.oldest_first(0):  # the oldest expires at the next boundary
+            left -= amount
             if left >= cost:
-                return (self.index + step) * self.slice_ns - now_ns
+                return start + after - now_ns
         return None
 
 
@@ -154,7 +130,9 @@ class RetryBudget:
         share = Fraction(str(ratio))
         deposit, withdrawal = share.numerator, share.denominator
         reserve = Fraction(str(min_per_second)) * Fraction(str(ttl)) * withdrawal
-        self._window = BudgetWindow(deposit, withdrawal, int(reserve), int(ttl * _clock.NS) // 10)
+        self._window = BudgetWindow(
+            deposit, withdrawal, int(reserve), int(ttl * _clock.NS) // SLICES
+        )
         self._clock = _clock
 
     def __repr__(self) -> str:
